@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
 #include "qforge/io/npy.hpp"

@@ -96,7 +96,7 @@ inline Result<Dataset> load_cifar_files(const std::vector<std::string>& files, c
   constexpr size_t rec = 1 + 3 * 32 * 32;
   std::vector<uint8_t> all;
   for (auto& f : files) {
-    QF_ASSIGN_OR_RETURN(auto d, io::read_file(f));
+    QF_ASSIGN_OR_RETURN(auto d, io::read_file_bytes(f));
     if (d.empty() || d.size() % rec != 0)
       return make_error(f, ": CIFAR-10 batch is ", d.size(), " bytes, not a multiple of the ", rec, "-byte record");
     for (size_t i = 0; i < d.size(); i += rec)
@@ -222,7 +222,7 @@ inline Result<Dataset> load_dataset(const std::string& spec, const DatasetOption
   }
   if (kind == "cifar10") {
     std::string path = rest, which = "test";
-    if (path.size() > 6 && (io::ends_with(path, ":train") || io::ends_with(path, ":test"))) {
+    if (path.size() > 6 && (path.rfind(":train") == path.size() - 6 || path.rfind(":test") == path.size() - 5)) {
       which = path.substr(path.rfind(':') + 1);
       path = path.substr(0, path.rfind(':'));
     }

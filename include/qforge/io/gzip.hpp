@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "qforge/core/error.hpp"
-#include "qforge/io/file.hpp"
+#include "qforge/io/file_util.hpp"
 #include "qforge/io/inflate.hpp"
 
 namespace qforge::io {
@@ -69,7 +69,7 @@ inline Result<std::vector<uint8_t>> gunzip(const std::vector<uint8_t>& d, const 
 
 // Reads a file, inflating it when it is gzip-compressed.
 inline Result<std::vector<uint8_t>> read_maybe_gzip(const std::string& path) {
-  QF_ASSIGN_OR_RETURN(auto raw, read_file(path));
+  QF_ASSIGN_OR_RETURN(auto raw, read_file_bytes(path));
   if (!is_gzip(raw)) return raw;
   return gunzip(raw, path);
 }

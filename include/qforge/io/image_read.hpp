@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "qforge/core/error.hpp"
-#include "qforge/io/file.hpp"
+#include "qforge/io/file_util.hpp"
 #include "qforge/io/stb_image_impl.hpp"
 
 namespace qforge::io {
@@ -37,7 +37,7 @@ inline Result<Image8> decode_image(const std::vector<uint8_t>& bytes, const std:
 }
 
 inline Result<Image8> load_image(const std::string& path) {
-  QF_ASSIGN_OR_RETURN(auto bytes, read_file(path, uint64_t(256) << 20));
+  QF_ASSIGN_OR_RETURN(auto bytes, read_file_bytes(path, uint64_t(256) << 20));
   return decode_image(bytes, path);
 }
 

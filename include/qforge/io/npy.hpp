@@ -9,7 +9,7 @@
 
 #include "qforge/core/error.hpp"
 #include "qforge/core/tensor.hpp"
-#include "qforge/io/file.hpp"
+#include "qforge/io/file_util.hpp"
 
 namespace qforge::io {
 
@@ -114,7 +114,7 @@ inline Result<Tensor> parse_npy(const std::vector<uint8_t>& d, const std::string
 }
 
 inline Result<Tensor> load_npy(const std::string& path) {
-  QF_ASSIGN_OR_RETURN(auto d, read_file(path));
+  QF_ASSIGN_OR_RETURN(auto d, read_file_bytes(path));
   return parse_npy(d, path);
 }
 
@@ -137,7 +137,7 @@ inline std::vector<uint8_t> encode_npy(const Tensor& t) {
 
 inline Status save_npy(const std::string& path, const Tensor& t) {
   auto bytes = encode_npy(t);
-  return write_bytes_atomic(path, bytes.data(), bytes.size());
+  return write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 }  // namespace qforge::io
