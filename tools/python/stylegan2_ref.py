@@ -496,22 +496,37 @@ _DTYPES = {np.dtype("float32"): "F32", np.dtype("int8"): "I8", np.dtype("uint8")
 _DTYPES_INV = {v: k for k, v in _DTYPES.items()}
 
 
-def generator_config(G):
-    """The JSON-able Generator kwargs with every default filled in (what the C++ loader reads)."""
-    k = G.init_kwargs
-    m = dict(num_layers=8, embed_features=None, layer_features=None, activation="lrelu", lr_multiplier=0.01,
-             w_avg_beta=0.995)
-    m.update(k["mapping_kwargs"])
-    s = dict(channel_base=32768, channel_max=512, num_fp16_res=0, conv_clamp=None, architecture="skip",
-             resample_filter=[1, 3, 3, 1], use_noise=True, activation="lrelu", kernel_size=3)
-    s.update(k["synthesis_kwargs"])
+_MAPPING_DEFAULTS = dict(num_layers=8, embed_features=None, layer_features=None, activation="lrelu",
+                         lr_multiplier=0.01, w_avg_beta=0.995)
+_SYNTHESIS_DEFAULTS = dict(channel_base=32768, channel_max=512, num_fp16_res=0, conv_clamp=None, architecture="skip",
+                           resample_filter=[1, 3, 3, 1], use_noise=True, activation="lrelu", kernel_size=3)
+
+
+def normalize_config(kwargs):
+    """Generator kwargs -> the same with every default filled in and unknown (speed-only) keys dropped:
+    the JSON the C++ loader reads as "qforge.stylegan2.config"."""
+    m = dict(_MAPPING_DEFAULTS)
+    s = dict(_SYNTHESIS_DEFAULTS)
+    for src, dst, what in ((kwargs.get("mapping_kwargs") or {}, m, "mapping_kwargs"),
+                           (kwargs.get("synthesis_kwargs") or {}, s, "synthesis_kwargs")):
+        for k, v in src.items():
+            if k in dst:
+                dst[k] = v
+            elif k not in ("fp16_channels_last", "fused_modconv_default", "channels_last"):
+                raise ValueError(f"{what}.{k}: unsupported generator option")
+    w_dim = int(kwargs["w_dim"])
     if m["embed_features"] is None:
-        m["embed_features"] = k["w_dim"]
+        m["embed_features"] = w_dim
     if m["layer_features"] is None:
-        m["layer_features"] = k["w_dim"]
+        m["layer_features"] = w_dim
     s["resample_filter"] = [float(v) for v in s["resample_filter"]]
-    return dict(z_dim=k["z_dim"], c_dim=k["c_dim"], w_dim=k["w_dim"], img_resolution=k["img_resolution"],
-                img_channels=k["img_channels"], mapping_kwargs=m, synthesis_kwargs=s)
+    return dict(z_dim=int(kwargs["z_dim"]), c_dim=int(kwargs["c_dim"]), w_dim=w_dim,
+                img_resolution=int(kwargs["img_resolution"]), img_channels=int(kwargs["img_channels"]),
+                mapping_kwargs=m, synthesis_kwargs=s)
+
+
+def generator_config(G):
+    return normalize_config(G.init_kwargs)
 
 
 def write_container(path, tensors, metadata):
@@ -521,7 +536,9 @@ def write_container(path, tensors, metadata):
     header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
     blobs, off = [], 0
     for name, arr in tensors.items():
-        a = np.ascontiguousarray(arr)
+        a = np.asarray(arr)
+        if not a.flags.c_contiguous:
+            a = a.copy(order="C")  # (np.ascontiguousarray would turn 0-d scalars into shape [1])
         if a.dtype not in _DTYPES:
             raise ValueError(f"{name}: unsupported dtype {a.dtype}")
         b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
