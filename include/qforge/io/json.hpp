@@ -24,7 +24,6 @@
 #include <type_traits>
 #include <unordered_set>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "qforge/core/error.hpp"
@@ -35,7 +34,7 @@ namespace qforge {
 struct JsonParseOptions {
   size_t max_depth = 128;                // arrays/objects nested deeper than this are rejected
   size_t max_bytes = size_t(64) << 20;   // input larger than this is rejected before parsing
-  size_t max_values = size_t(4) << 20;   // total scalars + containers (bounds memory: ~40 bytes per value)
+  size_t max_values = size_t(1) << 20;   // total scalars + containers (bounds memory: ~100 bytes per value)
 };
 
 class Json {
@@ -47,73 +46,62 @@ class Json {
 
   Json() = default;
   Json(std::nullptr_t) {}                                              // NOLINT
-  Json(bool b) : v_(b) {}                                              // NOLINT
-  Json(double d) : v_(d) {}                                            // NOLINT
-  Json(float d) : v_(double(d)) {}                                     // NOLINT
+  Json(bool b) : t_(Type::Bool), b_(b) {}                              // NOLINT
+  Json(double d) : t_(Type::Number), d_(d) {}                          // NOLINT
+  Json(float d) : t_(Type::Number), d_(double(d)) {}                   // NOLINT
   template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
-  Json(T i) {                                                          // NOLINT
+  Json(T i) : t_(Type::Number) {                                       // NOLINT
     if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(int64_t)) {
-      if (i > uint64_t(std::numeric_limits<int64_t>::max())) { v_ = double(i); return; }
+      if (i > uint64_t(std::numeric_limits<int64_t>::max())) { d_ = double(i); return; }
     }
-    v_ = int64_t(i);
+    int_ = true;
+    i_ = int64_t(i);
   }
-  Json(std::string s) : v_(std::move(s)) {}                            // NOLINT
-  Json(std::string_view s) : v_(std::string(s)) {}                     // NOLINT
-  Json(const char* s) : v_(std::string(s)) {}                          // NOLINT
-  Json(Array a) : v_(std::move(a)) {}                                  // NOLINT
-  Json(Object o) : v_(std::move(o)) {}                                 // NOLINT
+  Json(std::string s) : t_(Type::String), s_(std::move(s)) {}         // NOLINT
+  Json(std::string_view s) : t_(Type::String), s_(s) {}               // NOLINT
+  Json(const char* s) : t_(Type::String), s_(s) {}                    // NOLINT
+  Json(Array a) : t_(Type::Array), a_(std::move(a)) {}                // NOLINT
+  Json(Object o) : t_(Type::Object), o_(std::move(o)) {}              // NOLINT
 
   static Json array() { return Json(Array{}); }
   static Json object() { return Json(Object{}); }
 
-  Type type() const {
-    switch (v_.index()) {
-      case 0: return Type::Null;
-      case 1: return Type::Bool;
-      case 2: case 3: return Type::Number;
-      case 4: return Type::String;
-      case 5: return Type::Array;
-      default: return Type::Object;
-    }
-  }
-  bool is_null() const { return v_.index() == 0; }
-  bool is_bool() const { return v_.index() == 1; }
-  bool is_number() const { return v_.index() == 2 || v_.index() == 3; }
+  Type type() const { return t_; }
+  bool is_null() const { return t_ == Type::Null; }
+  bool is_bool() const { return t_ == Type::Bool; }
+  bool is_number() const { return t_ == Type::Number; }
   // An exact int64 (written without fraction/exponent, or constructed from an integer).
-  bool is_integer() const { return v_.index() == 2; }
-  bool is_string() const { return v_.index() == 4; }
-  bool is_array() const { return v_.index() == 5; }
-  bool is_object() const { return v_.index() == 6; }
+  bool is_integer() const { return t_ == Type::Number && int_; }
+  bool is_string() const { return t_ == Type::String; }
+  bool is_array() const { return t_ == Type::Array; }
+  bool is_object() const { return t_ == Type::Object; }
 
-  bool as_bool() const { need(Type::Bool); return std::get<1>(v_); }
+  bool as_bool() const { need(Type::Bool); return b_; }
   double as_double() const {
     need(Type::Number);
-    return is_integer() ? double(std::get<2>(v_)) : std::get<3>(v_);
+    return int_ ? double(i_) : d_;
   }
   // The integer value; a double that holds an exact integer in int64 range also converts.
   int64_t as_int() const {
     need(Type::Number);
-    if (is_integer()) return std::get<2>(v_);
-    auto r = double_to_int(std::get<3>(v_));
-    QF_CHECK(r.first, "JSON number ", std::get<3>(v_), " is not an int64");
+    if (int_) return i_;
+    auto r = double_to_int(d_);
+    QF_CHECK(r.first, "JSON number ", d_, " is not an int64");
     return r.second;
   }
   // True if as_int() would succeed.
-  bool is_int_valued() const {
-    if (is_integer()) return true;
-    return v_.index() == 3 && double_to_int(std::get<3>(v_)).first;
-  }
-  const std::string& as_string() const { need(Type::String); return std::get<4>(v_); }
-  std::string& as_string() { need(Type::String); return std::get<4>(v_); }
-  const Array& as_array() const { need(Type::Array); return std::get<5>(v_); }
-  Array& as_array() { need(Type::Array); return std::get<5>(v_); }
-  const Object& as_object() const { need(Type::Object); return std::get<6>(v_); }
-  Object& as_object() { need(Type::Object); return std::get<6>(v_); }
+  bool is_int_valued() const { return is_number() && (int_ || double_to_int(d_).first); }
+  const std::string& as_string() const { need(Type::String); return s_; }
+  std::string& as_string() { need(Type::String); return s_; }
+  const Array& as_array() const { need(Type::Array); return a_; }
+  Array& as_array() { need(Type::Array); return a_; }
+  const Object& as_object() const { need(Type::Object); return o_; }
+  Object& as_object() { need(Type::Object); return o_; }
 
   // Elements of an array or members of an object; 0 for scalars.
   size_t size() const {
-    if (is_array()) return std::get<5>(v_).size();
-    if (is_object()) return std::get<6>(v_).size();
+    if (is_array()) return a_.size();
+    if (is_object()) return o_.size();
     return 0;
   }
   const Json& operator[](size_t i) const { return as_array().at(i); }
@@ -122,12 +110,12 @@ class Json {
   // Object member by key (linear search); nullptr if absent or not an object.
   const Json* find(std::string_view key) const {
     if (!is_object()) return nullptr;
-    for (auto& m : std::get<6>(v_)) if (m.first == key) return &m.second;
+    for (auto& m : o_) if (m.first == key) return &m.second;
     return nullptr;
   }
   Json* find(std::string_view key) {
     if (!is_object()) return nullptr;
-    for (auto& m : std::get<6>(v_)) if (m.first == key) return &m.second;
+    for (auto& m : o_) if (m.first == key) return &m.second;
     return nullptr;
   }
   bool contains(std::string_view key) const { return find(key) != nullptr; }
@@ -245,14 +233,16 @@ class Json {
   }
 
   void write(std::string& out, int indent, int level) const {
-    switch (v_.index()) {
-      case 0: out += "null"; return;
-      case 1: out += std::get<1>(v_) ? "true" : "false"; return;
-      case 2: out += std::to_string(std::get<2>(v_)); return;
-      case 3: write_double(out, std::get<3>(v_)); return;
-      case 4: write_string(out, std::get<4>(v_)); return;
-      case 5: {
-        auto& a = std::get<5>(v_);
+    switch (t_) {
+      case Type::Null: out += "null"; return;
+      case Type::Bool: out += b_ ? "true" : "false"; return;
+      case Type::Number:
+        if (int_) out += std::to_string(i_);
+        else write_double(out, d_);
+        return;
+      case Type::String: write_string(out, s_); return;
+      case Type::Array: {
+        auto& a = a_;
         if (a.empty()) { out += "[]"; return; }
         out += '[';
         for (size_t k = 0; k < a.size(); ++k) {
@@ -264,8 +254,8 @@ class Json {
         out += ']';
         return;
       }
-      default: {
-        auto& o = std::get<6>(v_);
+      case Type::Object: {
+        auto& o = o_;
         if (o.empty()) { out += "{}"; return; }
         out += '{';
         for (size_t k = 0; k < o.size(); ++k) {
@@ -282,7 +272,15 @@ class Json {
     }
   }
 
-  std::variant<std::monostate, bool, int64_t, double, std::string, Array, Object> v_;
+  // A tagged value (std::variant trips GCC 12 -Wmaybe-uninitialized false positives in users' builds).
+  Type t_ = Type::Null;
+  bool b_ = false;
+  bool int_ = false;  // Number: i_ is the value (else d_)
+  int64_t i_ = 0;
+  double d_ = 0;
+  std::string s_;
+  Array a_;
+  Object o_;
 };
 
 // Offset of the first byte of the first malformed UTF-8 sequence in s (overlong forms, surrogates and code
