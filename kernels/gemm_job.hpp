@@ -1,0 +1,77 @@
+// kernels/gemm_job.hpp — the ISA-neutral description of one int8 GEMM call that the per-ISA block functions
+// execute, and how the kernels find the K bytes of an A row (direct rows, or conv taps through an indirection).
+//
+// Contract: row m of A is `taps` segments of `seg` bytes (see packed_weights.hpp); rows() fills
+// out[r·taps + t] with the address of segment t of row m0 + r. For a plain GEMM (conv == nullptr) that is
+// A + m·lda. For a conv, row m is output pixel m (NHWC order) and segment t is tap (kh, kw): the address of the
+// input pixel's channel group, or of pad_row (seg bytes holding the zero point) when the tap falls in the padding.
+// The epilogue values are prepared by the driver: cbias[n] = bias[n] − zp'·colsum[n] (wrapping int32) where
+// zp' is the zero point of the bytes the kernel multiplies (a_zp, or a_zp + 128 for int8 activations flipped
+// with XOR 0x80); for kernels that subtract the zero point while packing A, cbias = bias.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include <kernels/packed_weights.hpp>
+
+namespace qforge::kernels {
+
+struct ConvRows {
+  const uint8_t* x = nullptr;        // NHWC input (bytes of u8 or s8), already offset to the channel group
+  const uint8_t* pad_row = nullptr;  // ≥ seg bytes of the zero point
+  int in_h = 0, in_w = 0;
+  int64_t pixel_stride = 0;          // bytes between neighbouring input pixels (= in_c)
+  int out_h = 0, out_w = 0;
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int pad_top = 0, pad_left = 0;
+
+  void rows(int m0, int mr, const uint8_t** out) const {
+    const int taps = kernel_h * kernel_w;
+    const int hw = out_h * out_w;
+    int b = m0 / hw, rem = m0 - b * hw;
+    int oh = rem / out_w, ow = rem - oh * out_w;
+    for (int r = 0; r < mr; ++r) {
+      const uint8_t* img = x + int64_t(b) * in_h * in_w * pixel_stride;
+      const int ih0 = oh * stride_h - pad_top, iw0 = ow * stride_w - pad_left;
+      for (int kh = 0; kh < kernel_h; ++kh) {
+        const int ih = ih0 + kh * dilation_h;
+        for (int kw = 0; kw < kernel_w; ++kw) {
+          const int iw = iw0 + kw * dilation_w;
+          out[r * taps + kh * kernel_w + kw] =
+              (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) ? pad_row
+                                                              : img + (int64_t(ih) * in_w + iw) * pixel_stride;
+        }
+      }
+      if (++ow == out_w) {
+        ow = 0;
+        if (++oh == out_h) { oh = 0; ++b; }
+      }
+    }
+  }
+};
+
+struct GemmJob {
+  int M = 0;
+  const uint8_t* A = nullptr;  // plain GEMM: row m at A + m·lda
+  int64_t lda = 0;
+  const ConvRows* conv = nullptr;
+  bool a_signed = false;       // activations are int8 (kernels flip them to u8 with XOR 0x80)
+  int32_t a_zp = 0;            // the activation zero point as given (for kernels that pack A − zp)
+  const PackedWeights* W = nullptr;
+  const int32_t* cbias = nullptr;  // npanels·nr entries, see the header comment
+  const float* scale = nullptr;    // N entries or null (= 1)
+  float lo = 0.f, hi = 255.f;      // clamp bounds on the scaled value: qmin − out_zp, qmax − out_zp
+  int32_t out_zp = 0;
+  void* C = nullptr;
+  int64_t ldc = 0;                 // in elements of the output type
+
+  void rows(int m0, int mr, const uint8_t** out) const {
+    if (conv) {
+      conv->rows(m0, mr, out);
+    } else {
+      for (int r = 0; r < mr; ++r) out[r] = A + int64_t(m0 + r) * lda;
+    }
+  }
+};
+
+}  // namespace qforge::kernels

@@ -1,0 +1,166 @@
+// kernels/qgemm.hpp — the int8 GEMM: C = epilogue(Σ_k (A − a_zp)·W) with weights packed once per ISA.
+//
+// Contract: bit for bit ref::qgemm (kernels/ref/qgemm_ref.hpp) for every ISA, shape and thread count. Weights are
+// packed with pack_weights(N, K, W, ldw, isa) (kernels/packed_weights.hpp) for an ISA that isa_available();
+// qgemm runs the ISA the weights were packed for. TA: uint8_t or int8_t; TC: int32_t, float, uint8_t, int8_t.
+// Work is split over OpenMP threads by output tiles (each output element is computed by exactly one thread, in
+// a fixed order), so results never depend on the thread count. threads = 0: the OpenMP default; 1: serial.
+// K ≤ 65536 (exact int32 accumulation for any values).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "qforge/core/cpu.hpp"
+#include "qforge/core/error.hpp"
+#include <kernels/gemm_job.hpp>
+#include <kernels/packed_weights.hpp>
+#include <kernels/ref/qgemm_ref.hpp>
+#if defined(__x86_64__)
+#include <kernels/x86/avx2/qgemm_block.hpp>
+#include <kernels/x86/avx512vnni/qgemm_block.hpp>
+#include <kernels/x86/avxvnni/qgemm_block.hpp>
+#endif
+#if defined(__aarch64__)
+#include <kernels/arm/dotprod/qgemm_block.hpp>
+#include <kernels/arm/neon/qgemm_block.hpp>
+#endif
+
+namespace qforge::kernels {
+
+namespace qgemm_detail {
+
+using BlockFn = void (*)(const GemmJob&, int, int, int, int);
+
+struct IsaKernels {
+  BlockFn fn = nullptr;
+  int mr = 1;
+};
+
+template <class TC, bool S8>
+IsaKernels block_fn(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::avx512vnni: return {&avx512vnni::block<TC, S8>, avx512vnni::kMR};
+    case Isa::avxvnni: return {&avxvnni::block<TC, S8>, avxvnni::kMR};
+    case Isa::avx2: return {&avx2::block<TC, S8>, avx2::kMR};
+#endif
+#if defined(__aarch64__)
+    case Isa::dotprod: return {&dotprod::block<TC, S8>, dotprod::kMR};
+    case Isa::neon: return {&neon::block<TC, S8>, neon::kMR};
+#endif
+    default: return {};
+  }
+}
+
+inline int resolve_threads(int threads) {
+#if defined(_OPENMP)
+  return threads > 0 ? threads : omp_get_max_threads();
+#else
+  (void)threads;
+  return 1;
+#endif
+}
+
+// Splits rows × panels into a flat list of (row chunk, panel) items, ordered panel-fastest, and gives each
+// thread a contiguous, equal share of it. Row chunks keep an A block within ~256 KB (L2) and are refined until
+// there are enough items to balance the threads.
+inline void run_blocks(const GemmJob& j, BlockFn fn, int mr, int threads) {
+  const PackedWeights& W = *j.W;
+  const int M = j.M, np = W.npanels;
+  const int mtiles = (M + mr - 1) / mr;
+  int tiles_per_chunk = std::max(1, int((256 * 1024) / std::max(W.kp, 1)) / mr);
+  int nchunks = (mtiles + tiles_per_chunk - 1) / tiles_per_chunk;
+  const int T = std::max(1, threads);
+  if (T > 1) {
+    while (int64_t(nchunks) * np < 8 * T && tiles_per_chunk > 1) {
+      tiles_per_chunk = (tiles_per_chunk + 1) / 2;
+      nchunks = (mtiles + tiles_per_chunk - 1) / tiles_per_chunk;
+    }
+  }
+  const int64_t items = int64_t(nchunks) * np;
+  const int nthreads = int(std::min<int64_t>(T, items));
+  auto work = [&](int t) {
+    const int64_t i0 = items * t / nthreads, i1 = items * (t + 1) / nthreads;
+    int64_t i = i0;
+    while (i < i1) {
+      const int chunk = int(i / np);
+      const int pa = int(i % np);
+      const int pb = int(std::min<int64_t>(np, pa + (i1 - i)));
+      const int m0 = chunk * tiles_per_chunk * mr, m1 = std::min(M, (chunk + 1) * tiles_per_chunk * mr);
+      fn(j, m0, m1, pa, pb);
+      i += pb - pa;
+    }
+  };
+  if (nthreads <= 1) {
+    work(0);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
+  for (int t = 0; t < nthreads; ++t) work(t);
+#else
+  work(0);
+#endif
+}
+
+}  // namespace qgemm_detail
+
+// Runs a prepared job (A rows through job.A/lda or job.conv) on the ISA the weights were packed for. Fills
+// job.cbias from ep.bias, the zero point and the column sums (scratch holds it).
+template <class TA, class TC>
+void run_qgemm_job(GemmJob& j, int32_t a_zp, const Epilogue& ep, std::vector<int32_t>& scratch, int threads) {
+  static_assert(std::is_same_v<TA, uint8_t> || std::is_same_v<TA, int8_t>, "activations must be uint8_t or int8_t");
+  constexpr bool S8 = std::is_same_v<TA, int8_t>;
+  const PackedWeights& W = *j.W;
+  const int ncols = W.npanels * W.layout.nr;
+  scratch.assign(size_t(ncols), 0);
+  const int32_t zp = S8 ? a_zp + 128 : a_zp;
+  const int32_t* cs = W.colsum.get();
+  for (int n = 0; n < W.N; ++n) {
+    uint32_t v = ep.bias ? uint32_t(ep.bias[n]) : 0u;
+    if (cs) v -= uint32_t(zp) * uint32_t(cs[n]);
+    scratch[size_t(n)] = int32_t(v);
+  }
+  j.a_signed = S8;
+  j.a_zp = a_zp;
+  j.cbias = scratch.data();
+  j.scale = ep.scale;
+  j.lo = float(ep.qmin - ep.out_zp);
+  j.hi = float(ep.qmax - ep.out_zp);
+  j.out_zp = ep.out_zp;
+  if (j.M <= 0) return;
+  const auto k = qgemm_detail::block_fn<TC, S8>(W.isa);
+  QF_CHECK(k.fn != nullptr, "qgemm: no kernel for ISA ", isa_name(W.isa), " in this build");
+  qgemm_detail::run_blocks(j, k.fn, k.mr, qgemm_detail::resolve_threads(threads));
+}
+
+// C (M×N, row stride ldc) = epilogue(Σ_k (A − a_zp)·W); A is M×K with row stride lda; W packed by pack_weights.
+template <class TA, class TC>
+void qgemm(int M, int N, int K, const TA* A, int lda, int32_t a_zp, const PackedWeights& W, const Epilogue& ep,
+           TC* C, int ldc, int threads = 0) {
+  QF_CHECK(W.N == N && W.K == K && W.taps == 1, "qgemm: weights packed for N=", W.N, " K=", W.K,
+           " taps=", W.taps, ", called with N=", N, " K=", K);
+  QF_CHECK(M >= 0 && lda >= K && ldc >= N, "qgemm: M=", M, " lda=", lda, " ldc=", ldc);
+  if (W.isa == Isa::ref) {
+    ref::qgemm<TA, TC>(M, N, K, A, lda, a_zp, W.data.get(), K, ep, C, ldc);
+    return;
+  }
+  QF_CHECK(isa_available(W.isa), "qgemm: weights packed for ", isa_name(W.isa), ", not available on this CPU");
+  GemmJob j;
+  j.M = M;
+  j.A = reinterpret_cast<const uint8_t*>(A);
+  j.lda = lda;
+  j.W = &W;
+  j.C = C;
+  j.ldc = ldc;
+  std::vector<int32_t> scratch;
+  run_qgemm_job<TA, TC>(j, a_zp, ep, scratch, threads);
+}
+
+}  // namespace qforge::kernels

@@ -1,0 +1,214 @@
+// kernels/x86/avx512vnni/qgemm_block.hpp — u8×s8 GEMM micro-kernels on AVX-512 VNNI (vpdpbusd zmm).
+//
+// Contract: block<TC, S8>(job, m0, m1, p0, p1) computes rows [m0, m1) × panels [p0, p1) of a GemmJob whose
+// weights were packed for Isa::avx512vnni (panels of 48 columns, K in groups of 4 bytes per column), bit for bit
+// what ref::qgemm gives. Register tile: up to 8 rows × 3 zmm (48 columns) of int32 accumulators held over the
+// whole K loop; one 4-byte broadcast of A per row and K step, int8 activations flipped to u8 with XOR 0x80.
+// Row tails use a smaller tile, column tails masked stores; K tails (seg % 4) a zero-extended partial read that
+// never touches bytes past the segment. Batch-1 rows (M = 1) run 4 panels at once (12 independent chains).
+// Functions here carry their own target attribute, so this header compiles without -m flags; they are only
+// called after isa_available(Isa::avx512vnni).
+#pragma once
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include <kernels/gemm_job.hpp>
+
+#define QF_AVX512VNNI_FN \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,bmi,bmi2,lzcnt,popcnt"))) inline
+
+namespace qforge::kernels::avx512vnni {
+
+constexpr int kMR = 8;   // rows per register tile
+constexpr int kNV = 3;   // zmm columns per register tile (48 columns = one packed panel)
+constexpr int kGemvPanels = 4;
+
+// Epilogue of one vector of 16 columns (n .. n+15, `valid` of them real) of one output row.
+template <class TC>
+QF_AVX512VNNI_FN void store16(__m512i acc, const GemmJob& j, int n, int valid, TC* c) {
+  // The maskz forms with an all-ones mask are the plain instructions; GCC 12's unmasked cvt/min/max intrinsics
+  // use _mm512_undefined_*() and trip -Wuninitialized in user builds.
+  const __mmask16 all = 0xFFFF;
+  const __mmask16 mk = valid >= 16 ? all : __mmask16((1u << valid) - 1u);
+  const __m512i v = _mm512_add_epi32(acc, _mm512_loadu_si512(j.cbias + n));
+  if constexpr (std::is_same_v<TC, int32_t>) {
+    _mm512_mask_storeu_epi32(c, mk, v);
+  } else {
+    const __m512 s = j.scale ? _mm512_maskz_loadu_ps(mk, j.scale + n) : _mm512_set1_ps(1.0f);
+    __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, v), s);
+    if constexpr (std::is_same_v<TC, float>) {
+      _mm512_mask_storeu_ps(c, mk, x);
+    } else {
+      x = _mm512_maskz_max_ps(all, x, _mm512_set1_ps(j.lo));  // NaN → lo, like the reference
+      x = _mm512_maskz_min_ps(all, x, _mm512_set1_ps(j.hi));
+      const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, x), _mm512_set1_epi32(j.out_zp));
+      if constexpr (std::is_same_v<TC, uint8_t>)
+        _mm512_mask_cvtusepi32_storeu_epi8(c, mk, q);
+      else
+        _mm512_mask_cvtsepi32_storeu_epi8(c, mk, q);
+    }
+  }
+}
+
+QF_AVX512VNNI_FN int32_t load4(const uint8_t* p) {
+  int32_t x;
+  std::memcpy(&x, p, 4);
+  return x;
+}
+QF_AVX512VNNI_FN int32_t load_partial(const uint8_t* p, int n) {  // n in 1..3, zero-extended
+  uint32_t x = 0;
+  std::memcpy(&x, p, size_t(n));
+  return int32_t(x);
+}
+
+// MR rows × NV zmm columns over the whole K (taps × seg). rows[r·taps + t] = segment t of row r.
+template <int MR, int NV, bool S8, class TC>
+QF_AVX512VNNI_FN void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
+                           int valid, TC* c, int64_t ldc) {
+  __m512i acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi32(int32_t(0x80808080u));
+  const int seg4 = seg & ~3, tail = seg & 3;
+  for (int t = 0; t < taps; ++t) {
+    const uint8_t* a[MR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) a[r] = rows[r * taps + t];
+    for (int k = 0; k < seg4; k += 4) {
+      __m512i b[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_load_si512(w + 64 * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        __m512i av = _mm512_set1_epi32(load4(a[r] + k));
+        if constexpr (S8) av = _mm512_xor_si512(av, flip);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, b[v]);
+      }
+      w += 64 * NV;
+    }
+    if (tail) {
+      __m512i b[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_load_si512(w + 64 * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        __m512i av = _mm512_set1_epi32(load_partial(a[r] + seg4, tail));
+        if constexpr (S8) av = _mm512_xor_si512(av, flip);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, b[v]);
+      }
+      w += 64 * NV;
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) store16<TC>(acc[r][v], j, n0 + 16 * v, valid - 16 * v, c + r * ldc + 16 * v);
+}
+
+// One row against P full panels (P·48 columns, 3·P independent accumulator chains): the batch-1 path.
+// Panels are `pstride` bytes apart; a plain GEMM row (taps = 1).
+template <int P, bool S8, class TC>
+QF_AVX512VNNI_FN void gemv_tile(const uint8_t* a, int seg, const int8_t* w, size_t pstride, const GemmJob& j, int n0,
+                                TC* c) {
+  __m512i acc[P][kNV];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) acc[p][v] = _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi32(int32_t(0x80808080u));
+  const int seg4 = seg & ~3, tail = seg & 3;
+  for (int k = 0; k < seg4; k += 4) {
+    __m512i av = _mm512_set1_epi32(load4(a + k));
+    if constexpr (S8) av = _mm512_xor_si512(av, flip);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v)
+        acc[p][v] = _mm512_dpbusd_epi32(acc[p][v], av, _mm512_load_si512(w + p * pstride + 64 * v));
+    w += 64 * kNV;
+  }
+  if (tail) {
+    __m512i av = _mm512_set1_epi32(load_partial(a + seg4, tail));
+    if constexpr (S8) av = _mm512_xor_si512(av, flip);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v)
+        acc[p][v] = _mm512_dpbusd_epi32(acc[p][v], av, _mm512_load_si512(w + p * pstride + 64 * v));
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) store16<TC>(acc[p][v], j, n0 + 48 * p + 16 * v, 16, c + 48 * p + 16 * v);
+}
+
+template <int MR, bool S8, class TC>
+QF_AVX512VNNI_FN void tile_nv(int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w,
+                              const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
+  switch (nv) {
+    case 1: tile<MR, 1, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 2: tile<MR, 2, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    default: tile<MR, 3, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+  }
+}
+
+template <bool S8, class TC>
+QF_AVX512VNNI_FN void tile_any(int mr, int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w,
+                               const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
+  switch (mr) {
+    case 1: tile_nv<1, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 2: tile_nv<2, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 3: tile_nv<3, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 4: tile_nv<4, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 5: tile_nv<5, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 6: tile_nv<6, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 7: tile_nv<7, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    default: tile_nv<8, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+  }
+}
+
+// Rows [m0, m1) × panels [p0, p1) of the job.
+template <class TC, bool S8>
+QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
+  const PackedWeights& W = *j.W;
+  const int taps = W.taps, seg = W.seg, nr = W.layout.nr;
+  TC* C = static_cast<TC*>(j.C);
+  // Batch-1 rows of a plain GEMM: several panels per pass keep enough independent vpdpbusd chains in flight.
+  if (m1 - m0 == 1 && taps == 1) {
+    const uint8_t* a = j.A + int64_t(m0) * j.lda;
+    TC* c = C + int64_t(m0) * j.ldc;
+    const size_t pstride = size_t(nr) * size_t(W.kp);
+    int p = p0;
+    for (; p + kGemvPanels <= p1 && W.panel_valid(p + kGemvPanels - 1) == nr; p += kGemvPanels)
+      gemv_tile<kGemvPanels, S8, TC>(a, seg, W.panel(p), pstride, j, p * nr, c + p * nr);
+    for (; p < p1; ++p) {
+      const uint8_t* rows[1] = {a};
+      tile_any<S8, TC>(1, W.panel_cols(p) / 16, rows, 1, seg, W.panel(p), j, p * nr, W.panel_valid(p), c + p * nr,
+                       j.ldc);
+    }
+    return;
+  }
+  std::vector<const uint8_t*> rows(size_t(kMR) * size_t(taps));
+  for (int p = p0; p < p1; ++p) {
+    const int8_t* wp = W.panel(p);
+    const int nv = W.panel_cols(p) / 16, valid = W.panel_valid(p), n0 = p * nr;
+    for (int m = m0; m < m1; m += kMR) {
+      const int mr = m1 - m < kMR ? m1 - m : kMR;
+      j.rows(m, mr, rows.data());
+      tile_any<S8, TC>(mr, nv, rows.data(), taps, seg, wp, j, n0, valid, C + int64_t(m) * j.ldc + n0, j.ldc);
+    }
+  }
+}
+
+}  // namespace qforge::kernels::avx512vnni
+
+#endif  // __x86_64__
