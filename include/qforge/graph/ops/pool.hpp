@@ -1,0 +1,175 @@
+// qforge/graph/ops/pool.hpp — MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (1-D/2-D/3-D).
+//
+// Contract (ONNX): MaxPool on float32/uint8/int8 with pads (ignored cells), strides, dilations, auto_pad,
+// ceil_mode; the optional Indices output is not supported (rejected at prepare). AveragePool on float32 with
+// count_include_pad: 0 divides by the number of input cells in the window, 1 by the window clipped to the padded
+// input (PyTorch's rule, which is what the ONNX tests pin for ceil_mode windows). Global pools reduce all spatial
+// dims to 1. Planes (n, c) run in parallel.
+#pragma once
+#include <limits>
+
+#include "qforge/graph/ops/op.hpp"
+#include "qforge/graph/ops/window.hpp"
+
+namespace qforge::ops {
+
+namespace pool_detail {
+
+template <class T, bool kMax>
+void pool_plane(const T* x, const Window& w, bool count_pad, T* y) {
+  for (int64_t od = 0; od < w.out[0]; ++od) {
+    int64_t d0 = od * w.s[0] - w.pb[0];
+    for (int64_t oh = 0; oh < w.out[1]; ++oh) {
+      int64_t h0 = oh * w.s[1] - w.pb[1];
+      for (int64_t ow = 0; ow < w.out[2]; ++ow) {
+        int64_t w0 = ow * w.s[2] - w.pb[2];
+        if constexpr (kMax) {
+          T m = std::numeric_limits<T>::lowest();
+          bool any = false;
+          for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+            int64_t id = d0 + kd * w.d[0];
+            if (id < 0 || id >= w.in[0]) continue;
+            for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+              int64_t ih = h0 + kh * w.d[1];
+              if (ih < 0 || ih >= w.in[1]) continue;
+              const T* row = x + (id * w.in[1] + ih) * w.in[2];
+              for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                int64_t iw = w0 + kw * w.d[2];
+                if (iw < 0 || iw >= w.in[2]) continue;
+                T v = row[iw];
+                if (!any || v > m || (std::is_floating_point<T>::value && v != v)) m = v;
+                any = true;
+              }
+            }
+          }
+          y[(od * w.out[1] + oh) * w.out[2] + ow] = m;
+        } else {
+          float s = 0.f;
+          int64_t cnt = 0;
+          for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+            int64_t id = d0 + kd * w.d[0];
+            if (id < 0 || id >= w.in[0]) continue;
+            for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+              int64_t ih = h0 + kh * w.d[1];
+              if (ih < 0 || ih >= w.in[1]) continue;
+              const T* row = x + (id * w.in[1] + ih) * w.in[2];
+              for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                int64_t iw = w0 + kw * w.d[2];
+                if (iw < 0 || iw >= w.in[2]) continue;
+                s += row[iw];
+                ++cnt;
+              }
+            }
+          }
+          int64_t div = cnt;
+          if (count_pad) {
+            // Window clipped to the padded input, counted per dim (dilation 1 as in the ONNX op).
+            div = 1;
+            int64_t starts[3] = {d0, h0, w0};
+            for (int i = 0; i < 3; ++i) {
+              int64_t e = std::min(starts[i] + (w.k[size_t(i)] - 1) * w.d[size_t(i)] + 1, w.in[size_t(i)] + w.pe[size_t(i)]);
+              div *= (e - starts[i] + w.d[size_t(i)] - 1) / w.d[size_t(i)];
+            }
+          }
+          y[(od * w.out[1] + oh) * w.out[2] + ow] = div > 0 ? T(s / float(div)) : T(0);
+        }
+      }
+    }
+  }
+}
+
+struct PoolAttrs {
+  WindowAttrs wa;
+  bool count_pad = false;
+};
+
+template <bool kMax>
+Result<KernelPtr> build_pool(BuildContext& c) {
+  QF_RETURN_IF_ERROR(expect_inputs(c, 1, 1));
+  QF_RETURN_IF_ERROR(expect_outputs(c, 1, 2));
+  if (c.node.outputs.size() > 1 && !c.node.outputs[1].empty())
+    return make_error("the Indices output is not supported");
+  if (kMax) {
+    QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32, DType::u8, DType::i8}));
+    if (c.node.get_int("storage_order", 0) != 0) return make_error("storage_order = 1 is not supported");
+  } else {
+    QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32}));
+  }
+  PoolAttrs p;
+  int nsp = int(c.node.get_ints("kernel_shape").size());
+  QF_ASSIGN_OR_RETURN(p.wa, read_window_attrs(c.node, nsp, true));
+  p.count_pad = c.node.get_int("count_include_pad", 0) != 0;
+  DType t = c.dtype(0);
+  c.out_dtypes.assign(c.node.outputs.size(), t);
+  return dispatch_all(t, [&](auto tag) -> Result<KernelPtr> {
+    using T = decltype(tag);
+    return make_kernel([p](const RunContext& rc, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) -> Status {
+      const Tensor& x = *in[0];
+      int nsp = p.wa.nsp;
+      if (int(x.rank()) != nsp + 2)
+        return make_error("input has shape ", shape_str(x.shape()), ", expected rank ", nsp + 2);
+      QF_ASSIGN_OR_RETURN(Window w, resolve_window(p.wa, x.shape().data() + 2, p.wa.kernel));
+      Shape os{x.dim(0), x.dim(1)};
+      for (int i = 0; i < nsp; ++i) os.push_back(w.out[size_t(3 - nsp + i)]);
+      QF_ASSIGN_OR_RETURN(Tensor y, Tensor::create(x.dtype(), os));
+      int64_t planes = x.dim(0) * x.dim(1), ins = w.in_size(), outs = w.out_size();
+      if constexpr (std::is_same<T, bool>::value || std::is_same<T, int32_t>::value || std::is_same<T, int64_t>::value) {
+        return make_error("unsupported dtype");
+      } else {
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        parallel_for(rc, planes, 1, [&](int64_t b, int64_t e) {
+          for (int64_t t2 = b; t2 < e; ++t2) pool_plane<T, kMax>(px + t2 * ins, w, p.count_pad, py + t2 * outs);
+        });
+      }
+      out[0] = std::move(y);
+      return Status::Ok();
+    });
+  });
+}
+
+template <bool kMax>
+Result<KernelPtr> build_global_pool(BuildContext& c) {
+  QF_RETURN_IF_ERROR(expect_inputs(c, 1, 1));
+  QF_RETURN_IF_ERROR(expect_outputs(c, 1, 1));
+  QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32}));
+  c.outputs_as(DType::f32);
+  return make_kernel([](const RunContext& rc, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) -> Status {
+    const Tensor& x = *in[0];
+    if (x.rank() < 2) return make_error("input has shape ", shape_str(x.shape()), ", expected rank >= 2");
+    Shape os = x.shape();
+    for (size_t i = 2; i < os.size(); ++i) os[i] = 1;
+    Tensor y(DType::f32, os);
+    int64_t planes = x.dim(0) * x.dim(1), inner = dims_product(x.shape(), 2, x.rank());
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    parallel_for(rc, planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const float* xp = px + t * inner;
+        if (kMax) {
+          float m = -INFINITY;
+          for (int64_t i = 0; i < inner; ++i) m = xp[i] > m ? xp[i] : m;
+          py[t] = m;
+        } else {
+          float s = 0.f;
+          for (int64_t i = 0; i < inner; ++i) s += xp[i];
+          py[t] = inner ? s / float(inner) : 0.f;
+        }
+      }
+    });
+    out[0] = std::move(y);
+    return Status::Ok();
+  });
+}
+
+}  // namespace pool_detail
+
+inline void add_pool_ops(OpTable& t) {
+  using namespace pool_detail;
+  t["MaxPool"] = {&build_pool<true>};
+  t["AveragePool"] = {&build_pool<false>};
+  t["GlobalAveragePool"] = {&build_global_pool<false>};
+  t["GlobalMaxPool"] = {&build_global_pool<true>};
+}
+
+}  // namespace qforge::ops
