@@ -1,0 +1,73 @@
+// qforge/quant/calibrate.hpp — the calibration driver: runs the fp32 model over calibration images with observers.
+//
+// Contract: collect_statistics() runs the fp32 model twice over `data` in batches of `batch_size` (pass 1: ranges,
+// pass 2: fixed-range histograms; pass 2 is skipped when no histogram calibrator is used). Inputs are checked
+// first: a NaN/Inf names the image. An empty set is an error. The result is independent of batch size and image
+// order (observers.hpp), given an fp32 model whose per-image results do not depend on the batch it runs in.
+// The model is reached through a runner callback so that this header does not fix the fp32 executor's API.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "qforge/core/error.hpp"
+#include "qforge/core/tensor.hpp"
+#include "qforge/quant/calibrators.hpp"
+#include "qforge/quant/observers.hpp"
+
+namespace qforge::quant {
+
+struct CalibrationSet {
+  int64_t count = 0;                                                     // images
+  std::function<Result<Tensor>(int64_t begin, int64_t end)> batch;      // float NCHW images [begin, end)
+  std::function<std::string(int64_t index)> image_name;                 // optional, for messages
+};
+
+using ValueSink = std::function<void(const std::string& name, const Tensor& value)>;
+// Runs the fp32 model on one batch; calls sink for every value it produces.
+using Fp32Runner = std::function<Status(const Tensor& batch, const ValueSink& sink)>;
+
+inline Result<std::map<std::string, TensorStats>> collect_statistics(const Fp32Runner& run,
+                                                                     const std::string& input_name,
+                                                                     const CalibrationSet& data, int64_t batch_size,
+                                                                     bool histograms) {
+  if (data.count <= 0) return make_error("the calibration set is empty");
+  if (batch_size <= 0) return make_error("calibration batch size must be positive, got ", batch_size);
+  ActivationObserver obs;
+  for (int pass = 0; pass < (histograms ? 2 : 1); ++pass) {
+    for (int64_t b = 0; b < data.count; b += batch_size) {
+      const int64_t e = std::min(data.count, b + batch_size);
+      QF_ASSIGN_OR_RETURN(Tensor x, data.batch(b, e));
+      if (x.dtype() != DType::f32 || x.rank() < 1 || x.dim(0) != e - b)
+        return make_error("calibration batch [", b, ", ", e, ") has shape ", shape_str(x.shape()), " (",
+                          dtype_name(x.dtype()), "), expected ", e - b, " float images");
+      if (pass == 0) {
+        // name the offending image precisely
+        const int64_t per = (e - b) ? x.numel() / (e - b) : 0;
+        const float* p = x.data<float>();
+        for (int64_t i = 0; i < x.numel(); ++i)
+          if (!std::isfinite(p[i])) {
+            const int64_t img = b + i / per;
+            std::string nm = data.image_name ? data.image_name(img) : "";
+            return make_error("calibration image ", img, nm.empty() ? "" : " (" + nm + ")", " contains ",
+                              std::isnan(p[i]) ? "NaN" : "Inf", " at element ", i % per);
+          }
+      }
+      Status first = Status::Ok();
+      auto sink = [&](const std::string& name, const Tensor& t) {
+        if (!first.ok()) return;
+        first = pass == 0 ? obs.observe_range(name, t, e - b, b) : obs.observe_histogram(name, t);
+      };
+      sink(input_name, x);
+      QF_RETURN_IF_ERROR(run(x, sink));
+      if (!first.ok()) return first.error();
+    }
+  }
+  return std::move(obs.stats());
+}
+
+inline bool needs_histograms(Calibrator c) { return c == Calibrator::Percentile || c == Calibrator::Entropy || c == Calibrator::Mse; }
+
+}  // namespace qforge::quant

@@ -1,0 +1,64 @@
+// qforge/quant/float_ops.hpp — fp32 fallback nodes of a QGraph: builds one fp32 op kernel for one Node.
+//
+// Contract: build_float_kernel(node, constants, opset) looks the node's op_type up in the fp32 op table
+// (graph/ops), passes initializer inputs as constants and every other input as a float32 value of unknown
+// shape, and returns the immutable kernel (or the factory's error). Used by the int8 executor for --exclude'd
+// nodes and ops without an int8 version.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "qforge/core/error.hpp"
+#include "qforge/graph/ir.hpp"
+#include "qforge/graph/ops/conv.hpp"
+#include "qforge/graph/ops/elementwise.hpp"
+#include "qforge/graph/ops/gemm.hpp"
+
+#include "qforge/graph/ops/op.hpp"
+#include "qforge/graph/ops/pool.hpp"
+
+namespace qforge::quant {
+
+inline const ops::OpTable& float_op_table() {
+  static const ops::OpTable table = [] {
+    ops::OpTable t;
+    ops::add_conv_ops(t);
+    ops::add_elementwise_ops(t);
+    ops::add_gemm_ops(t);
+
+    ops::add_pool_ops(t);
+    return t;
+  }();
+  return table;
+}
+
+inline Result<std::shared_ptr<ops::OpKernel>> build_float_kernel(const Node& n,
+                                                                 const std::map<std::string, Tensor>& constants,
+                                                                 int64_t opset) {
+  const auto& table = float_op_table();
+  auto it = table.find(n.op_type);
+  if (it == table.end() || !n.domain.empty())
+    return make_error("op '", n.op_type, "' has no fp32 implementation for the fallback");
+  std::vector<ops::ValueMeta> metas(n.inputs.size());
+  ops::BuildContext bc{n, opset, {}, {}};
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    if (n.inputs[k].empty()) {
+      bc.in.push_back(nullptr);
+      continue;
+    }
+    auto c = constants.find(n.inputs[k]);
+    if (c != constants.end()) {
+      metas[k].dtype = c->second.dtype();
+      metas[k].has_shape = true;
+      metas[k].shape = c->second.shape();
+      metas[k].value = c->second;
+    }
+    bc.in.push_back(&metas[k]);
+  }
+  auto k = it->second.factory(bc);
+  if (!k.ok()) return k.error();
+  return std::shared_ptr<ops::OpKernel>(std::move(k).value());
+}
+
+}  // namespace qforge::quant

@@ -1,0 +1,747 @@
+// qforge/quant/qexecutor.hpp — the int8 executor: runs a QGraph (qgraph.hpp).
+//
+// Contract: prepare() checks the graph once (kinds, weights, attributes, fp32 fallback nodes built through the
+// fp32 op table) and returns an immutable executor; run() may be called from many threads at once. Inputs are
+// float32 NCHW tensors (one per graph input, any batch size); outputs are float32. Integer semantics are those of
+// kernels/ref (qgemm_ref.hpp, qconv_ref.hpp): every Conv/Gemm goes through the one kernel entry point below
+// (QKernels), so switching to the fast packed kernels is one edit. Run-time errors name the node and the shapes.
+// The observer, when given, sees every value a node produces, as stored (quantized rank-4 values are NHWC), with
+// its QValue description; dequantize_logical() turns one into a float NCHW tensor.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <kernels/ref/qconv_ref.hpp>
+#include <kernels/ref/qgemm_ref.hpp>
+
+#include "qforge/core/error.hpp"
+#include "qforge/core/tensor.hpp"
+#include "qforge/graph/ops/op.hpp"
+#include "qforge/graph/ops/window.hpp"
+#include "qforge/quant/qgraph.hpp"
+#include "qforge/quant/qparams.hpp"
+#include "qforge/quant/float_ops.hpp"
+
+namespace qforge::quant {
+
+// ------------------------------------------------------------------------------------------- kernel entry point
+// The only place the int8 kernels are named.
+struct QKernels {
+  template <class TA, class TC>
+  static void conv(const kernels::ConvParams& p, const TA* x, int32_t x_zp, const int8_t* w, const kernels::Epilogue& ep,
+                   TC* y) {
+    kernels::ref::qconv2d_nhwc<TA, TC>(p, x, x_zp, w, ep, y);
+  }
+  template <class TA, class TC>
+  static void gemm(int M, int N, int K, const TA* A, int lda, int32_t a_zp, const int8_t* W, int ldw,
+                   const kernels::Epilogue& ep, TC* C, int ldc) {
+    kernels::ref::qgemm<TA, TC>(M, N, K, A, lda, a_zp, W, ldw, ep, C, ldc);
+  }
+};
+
+// ------------------------------------------------------------------------------------------- layout helpers
+namespace qdetail {
+
+template <class T>
+void nchw_to_nhwc(const T* s, T* d, int64_t N, int64_t C, int64_t HW) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < HW; ++i) d[(n * HW + i) * C + c] = s[(n * C + c) * HW + i];
+}
+template <class T>
+void nhwc_to_nchw(const T* s, T* d, int64_t N, int64_t C, int64_t HW) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < HW; ++i)
+      for (int64_t c = 0; c < C; ++c) d[(n * C + c) * HW + i] = s[(n * HW + i) * C + c];
+}
+
+// Byte/float tensor from logical NCHW to physical NHWC (rank 4) — a view when H·W = 1 or C = 1.
+inline Tensor to_nhwc(const Tensor& t) {
+  QF_CHECK(t.rank() == 4, "to_nhwc needs rank 4");
+  const int64_t N = t.dim(0), C = t.dim(1), H = t.dim(2), W = t.dim(3);
+  Shape ps{N, H, W, C};
+  if (H * W == 1 || C == 1) return t.reshape(ps).value();
+  Tensor r(t.dtype(), ps);
+  ops::dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    nchw_to_nhwc(t.data<T>(), r.data<T>(), N, C, H * W);
+  });
+  return r;
+}
+// Physical NHWC [N,H,W,C] to logical NCHW.
+inline Tensor to_nchw(const Tensor& t) {
+  QF_CHECK(t.rank() == 4, "to_nchw needs rank 4");
+  const int64_t N = t.dim(0), H = t.dim(1), W = t.dim(2), C = t.dim(3);
+  Shape ls{N, C, H, W};
+  if (H * W == 1 || C == 1) return t.reshape(ls).value();
+  Tensor r(t.dtype(), ls);
+  ops::dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    nhwc_to_nchw(t.data<T>(), r.data<T>(), N, C, H * W);
+  });
+  return r;
+}
+
+// Logical view of a stored value (copy only for NHWC rank-4 values).
+inline Tensor logical(const Tensor& t, const QValue& v) { return v.nhwc() ? to_nchw(t) : t; }
+inline Tensor physical(const Tensor& t, const QValue& v) { return v.nhwc() ? to_nhwc(t) : t; }
+
+// Physical axis of a logical axis.
+inline int64_t physical_axis(int64_t axis, const QValue& v) {
+  if (!v.nhwc()) return axis;
+  static const int64_t m[4] = {0, 3, 1, 2};
+  return m[axis];
+}
+
+template <class T>
+inline int32_t load_q(const void* p, int64_t i) {
+  return int32_t(static_cast<const T*>(p)[i]);
+}
+
+inline int32_t clamp_round(float x, int32_t zp, int32_t lo, int32_t hi) {
+  float v = std::nearbyint(x) + float(zp);
+  v = v > float(lo) ? v : float(lo);
+  v = v < float(hi) ? v : float(hi);
+  return int32_t(v);
+}
+
+inline void store_q(Tensor& t, int64_t i, int32_t v) {
+  if (t.dtype() == DType::u8)
+    t.data<uint8_t>()[i] = uint8_t(v);
+  else
+    t.data<int8_t>()[i] = int8_t(v);
+}
+inline int32_t get_q(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::u8 ? int32_t(t.data<uint8_t>()[i]) : int32_t(t.data<int8_t>()[i]);
+}
+
+inline int threads_for(int64_t work) {
+#if defined(_OPENMP)
+  return work > 1 ? omp_get_max_threads() : 1;
+#else
+  (void)work;
+  return 1;
+#endif
+}
+
+}  // namespace qdetail
+
+// Dequantizes a stored value to a float tensor in logical (NCHW) layout; float values are returned as is.
+inline Tensor dequantize_logical(const Tensor& t, const QValue& v) {
+  if (!v.quantized) return t;
+  Tensor l = qdetail::logical(t, v);
+  Tensor r(DType::f32, l.shape());
+  float* d = r.data<float>();
+  for (int64_t i = 0; i < l.numel(); ++i) d[i] = dequantize_value(qdetail::get_q(l, i), v.q);
+  return r;
+}
+
+// Quantizes a float logical tensor into the stored form of v.
+inline Tensor quantize_physical(const Tensor& x, const QValue& v) {
+  Tensor q(v.q.dtype, x.shape());
+  const float* s = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) qdetail::store_q(q, i, quantize_value(s[i], v.q));
+  return qdetail::physical(q, v);
+}
+
+struct QExecOptions {
+  int threads = 0;  // 0 = OpenMP default
+};
+
+class QExecutor {
+ public:
+  using Observer = std::function<void(const std::string& name, const QValue& info, const Tensor& stored)>;
+
+  QExecutor() = default;
+
+  static Result<QExecutor> prepare(QGraph g, const QExecOptions& opt = {}) {
+    QF_RETURN_IF_ERROR(g.validate());
+    QExecutor ex;
+    ex.opt_ = opt;
+    ex.g_ = std::make_shared<QGraph>(std::move(g));
+    const QGraph& G = *ex.g_;
+    std::map<std::string, int> slot;
+    auto get_slot = [&](const std::string& n) {
+      auto it = slot.find(n);
+      if (it != slot.end()) return it->second;
+      int s = int(slot.size());
+      slot[n] = s;
+      ex.slot_names_.push_back(n);
+      return s;
+    };
+    for (auto& v : G.inputs) ex.input_slots_.push_back(get_slot(v.name));
+    for (auto& kv : G.initializers) {
+      int s = get_slot(kv.first);
+      ex.constants_.push_back({s, kv.second});
+    }
+    for (size_t i = 0; i < G.nodes.size(); ++i) {
+      const QNode& n = G.nodes[i];
+      Step st;
+      st.node = &n;
+      for (auto& in : n.inputs) st.in.push_back(in.empty() ? -1 : get_slot(in));
+      for (auto& o : n.outputs) st.out.push_back(o.empty() ? -1 : get_slot(o));
+      for (auto& in : n.inputs) st.in_info.push_back(in.empty() ? nullptr : G.value(in));
+      for (auto& o : n.outputs) st.out_info.push_back(o.empty() ? nullptr : G.value(o));
+      auto s = ex.prepare_step(st);
+      if (!s.ok()) return s.error().wrap(n.label());
+      ex.steps_.push_back(std::move(st));
+    }
+    for (auto& v : G.outputs) ex.output_slots_.push_back(get_slot(v.name));
+    ex.num_slots_ = int(slot.size());
+    // Last use of every slot (to free intermediates early).
+    ex.last_use_.assign(size_t(ex.num_slots_), -1);
+    for (size_t i = 0; i < ex.steps_.size(); ++i)
+      for (int s : ex.steps_[i].in)
+        if (s >= 0) ex.last_use_[size_t(s)] = int(i);
+    for (int s : ex.output_slots_) ex.last_use_[size_t(s)] = int(ex.steps_.size());
+    return ex;
+  }
+
+  const QGraph& graph() const { return *g_; }
+
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, const Observer* obs = nullptr) const {
+    if (inputs.size() != input_slots_.size())
+      return make_error("int8 model takes ", input_slots_.size(), " inputs, got ", inputs.size());
+    std::vector<Tensor> slots(static_cast<size_t>(num_slots_));
+    for (auto& c : constants_) slots[size_t(c.first)] = c.second;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].dtype() != DType::f32)
+        return make_error("input '", g_->inputs[i].name, "' must be float32, got ", dtype_name(inputs[i].dtype()));
+      slots[size_t(input_slots_[i])] = inputs[i];
+    }
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const Step& st = steps_[i];
+      for (size_t k = 0; k < st.in.size(); ++k)
+        if (st.in[k] >= 0 && !slots[size_t(st.in[k])].defined())
+          return make_error(st.node->label(), ": input '", st.node->inputs[k], "' has no value");
+      auto s = run_step(st, slots);
+      if (!s.ok()) return s.error().wrap(st.node->label());
+      if (obs)
+        for (size_t k = 0; k < st.out.size(); ++k)
+          if (st.out[k] >= 0 && st.out_info[k]) (*obs)(st.node->outputs[k], *st.out_info[k], slots[size_t(st.out[k])]);
+      for (int s_in : st.in)
+        if (s_in >= 0 && last_use_[size_t(s_in)] == int(i) && !is_constant(s_in)) slots[size_t(s_in)] = Tensor();
+    }
+    std::vector<Tensor> out;
+    for (int s : output_slots_) out.push_back(slots[size_t(s)]);
+    return out;
+  }
+
+ private:
+  struct Step {
+    const QNode* node = nullptr;
+    std::vector<int> in, out;
+    std::vector<const QValue*> in_info, out_info;
+    std::vector<float> scale;        // Conv/Gemm: per output channel epilogue multiplier
+    ops::WindowAttrs win;            // Conv/pools
+    std::shared_ptr<ops::OpKernel> kernel;  // Float
+    std::vector<int64_t> ints;       // Reshape shape / Transpose perm / Split sizes
+  };
+
+  bool is_constant(int s) const {
+    for (auto& c : constants_)
+      if (c.first == s) return true;
+    return false;
+  }
+
+  Status prepare_step(Step& st) {
+    const QNode& n = *st.node;
+    auto need_q = [&](size_t k) -> Status {
+      if (k >= st.in_info.size() || !st.in_info[k] || !st.in_info[k]->quantized)
+        return make_error("input ", k, " must be a quantized value");
+      return Status::Ok();
+    };
+    auto need_out_q = [&](size_t k) -> Status {
+      if (k >= st.out_info.size() || !st.out_info[k] || !st.out_info[k]->quantized)
+        return make_error("output ", k, " must be a quantized value");
+      return Status::Ok();
+    };
+    switch (n.op) {
+      case QOp::Quantize:
+        if (st.in_info.size() != 1 || st.out.size() != 1) return make_error("expects 1 input and 1 output");
+        if (st.in_info[0] && st.in_info[0]->quantized) return make_error("input must be float");
+        return need_out_q(0);
+      case QOp::Dequantize:
+        if (st.in.size() != 1 || st.out.size() != 1) return make_error("expects 1 input and 1 output");
+        return need_q(0);
+      case QOp::Conv:
+      case QOp::Gemm: {
+        QF_RETURN_IF_ERROR(need_q(0));
+        if (st.out.size() != 1 || !st.out_info[0]) return make_error("expects 1 output");
+        const bool is_conv = n.op == QOp::Conv;
+        if (!n.weight.defined() || n.weight.dtype() != DType::i8 || n.weight.rank() != (is_conv ? 4u : 2u))
+          return make_error("weight must be int8 of rank ", is_conv ? 4 : 2);
+        const int64_t N = n.weight.dim(0);
+        if (int64_t(n.w_scale.size()) != N) return make_error("needs ", N, " weight scales, has ", n.w_scale.size());
+        if (n.bias.defined() && (n.bias.dtype() != DType::i32 || n.bias.numel() != N))
+          return make_error("bias must be int32 with ", N, " values");
+        if (is_conv) {
+          if (st.in_info[0]->rank != 4) return make_error("input must have rank 4");
+          auto w = ops::read_window_attrs(to_node(n), 2, false);
+          if (!w.ok()) return w.error();
+          st.win = w.value();
+          st.win.kernel = {n.weight.dim(2), n.weight.dim(3)};
+          const int64_t g = n.get_int("group", 1);
+          if (g < 1 || N % g != 0) return make_error("group ", g, " does not divide ", N, " output channels");
+        }
+        const float s_in = st.in_info[0]->q.scale;
+        st.scale.resize(size_t(N));
+        const bool qout = st.out_info[0]->quantized;
+        for (int64_t c = 0; c < N; ++c) {
+          float m = s_in * n.w_scale[size_t(c)];
+          if (qout) m = m / st.out_info[0]->q.scale;
+          st.scale[size_t(c)] = m;
+        }
+        return Status::Ok();
+      }
+      case QOp::Add:
+        if (st.in.size() != 2) return make_error("expects 2 inputs");
+        QF_RETURN_IF_ERROR(need_q(0));
+        QF_RETURN_IF_ERROR(need_q(1));
+        return need_out_q(0);
+      case QOp::Concat:
+        for (size_t k = 0; k < st.in.size(); ++k) QF_RETURN_IF_ERROR(need_q(k));
+        return need_out_q(0);
+      case QOp::Split: {
+        QF_RETURN_IF_ERROR(need_q(0));
+        st.ints = n.get_ints("split");
+        if (st.ints.size() != st.out.size()) return make_error("attribute 'split' needs one size per output");
+        for (size_t k = 0; k < st.out.size(); ++k) {
+          QF_RETURN_IF_ERROR(need_out_q(k));
+          if (st.out_info[k]->q != st.in_info[0]->q) return make_error("outputs must keep the input's parameters");
+        }
+        return Status::Ok();
+      }
+      case QOp::MaxPool:
+      case QOp::AveragePool: {
+        QF_RETURN_IF_ERROR(need_q(0));
+        QF_RETURN_IF_ERROR(need_out_q(0));
+        if (st.in_info[0]->rank != 4) return make_error("input must have rank 4");
+        if (n.op == QOp::MaxPool && st.out_info[0]->q != st.in_info[0]->q)
+          return make_error("output must keep the input's parameters");
+        auto w = ops::read_window_attrs(to_node(n), 2, true);
+        if (!w.ok()) return w.error();
+        st.win = w.value();
+        return Status::Ok();
+      }
+      case QOp::GlobalAveragePool:
+        QF_RETURN_IF_ERROR(need_q(0));
+        if (st.in_info[0]->rank != 4) return make_error("input must have rank 4");
+        return need_out_q(0);
+      case QOp::Reshape:
+      case QOp::Transpose:
+      case QOp::Clamp:
+        QF_RETURN_IF_ERROR(need_q(0));
+        QF_RETURN_IF_ERROR(need_out_q(0));
+        if (st.out_info[0]->q != st.in_info[0]->q) return make_error("output must keep the input's parameters");
+        st.ints = n.get_ints(n.op == QOp::Reshape ? "shape" : "perm");
+        if (n.op == QOp::Transpose && st.ints.size() != size_t(st.in_info[0]->rank))
+          return make_error("attribute 'perm' must have one entry per input dim");
+        return Status::Ok();
+      case QOp::Float: {
+        auto k = build_float_kernel(n.float_node, g_->initializers, g_->opset);
+        if (!k.ok()) return k.error();
+        st.kernel = std::move(k).value();
+        return Status::Ok();
+      }
+    }
+    return make_error("unknown node kind");
+  }
+
+  // A plain Node carrying the QNode's attributes (for the shared window-attribute reader).
+  static Node to_node(const QNode& q) {
+    Node n;
+    n.name = q.name;
+    n.attrs = q.attrs;
+    return n;
+  }
+
+  Status run_step(const Step& st, std::vector<Tensor>& s) const {
+    const QNode& n = *st.node;
+    const Tensor& x = s[size_t(st.in.empty() ? 0 : st.in[0])];
+    Tensor& y = s[size_t(st.out[0])];
+    switch (n.op) {
+      case QOp::Quantize: {
+        if (x.dtype() != DType::f32) return make_error("input must be float32");
+        if (st.out_info[0]->rank >= 0 && int(x.rank()) != st.out_info[0]->rank)
+          return make_error("input has rank ", x.rank(), ", expected ", st.out_info[0]->rank);
+        y = quantize_physical(x, *st.out_info[0]);
+        return Status::Ok();
+      }
+      case QOp::Dequantize: y = dequantize_logical(x, *st.in_info[0]); return Status::Ok();
+      case QOp::Conv: return run_conv(st, x, y);
+      case QOp::Gemm: return run_gemm(st, x, y);
+      case QOp::Add: return run_add(st, x, s[size_t(st.in[1])], y);
+      case QOp::Concat: return run_concat(st, s, y);
+      case QOp::Split: return run_split(st, x, s);
+      case QOp::MaxPool:
+      case QOp::AveragePool: return run_pool(st, x, y);
+      case QOp::GlobalAveragePool: return run_gap(st, x, y);
+      case QOp::Reshape: return run_reshape(st, x, y);
+      case QOp::Transpose: return run_transpose(st, x, y);
+      case QOp::Clamp: {
+        y = Tensor(x.dtype(), x.shape());
+        for (int64_t i = 0; i < x.numel(); ++i)
+          qdetail::store_q(y, i, std::clamp(qdetail::get_q(x, i), n.clamp_lo, n.clamp_hi));
+        return Status::Ok();
+      }
+      case QOp::Float: {
+        std::vector<const Tensor*> in;
+        for (int k : st.in) in.push_back(k >= 0 ? &s[size_t(k)] : nullptr);
+        std::vector<Tensor> out(st.out.size());
+        ops::RunContext rc;
+        rc.threads = opt_.threads;
+        QF_RETURN_IF_ERROR(st.kernel->run(rc, in, out));
+        for (size_t k = 0; k < st.out.size(); ++k)
+          if (st.out[k] >= 0) s[size_t(st.out[k])] = std::move(out[k]);
+        return Status::Ok();
+      }
+    }
+    return make_error("unknown node kind");
+  }
+
+  kernels::Epilogue epilogue(const Step& st) const {
+    const QNode& n = *st.node;
+    kernels::Epilogue ep;
+    ep.bias = n.bias.defined() ? n.bias.data<int32_t>() : nullptr;
+    ep.scale = st.scale.data();
+    if (st.out_info[0]->quantized) {
+      ep.out_zp = st.out_info[0]->q.zero_point;
+      ep.qmin = n.clamp_lo;
+      ep.qmax = n.clamp_hi;
+    }
+    return ep;
+  }
+
+  template <class TA, class TC>
+  static void conv_images(const kernels::ConvParams& p, const TA* x, int32_t zp, const int8_t* w,
+                          const kernels::Epilogue& ep, TC* y, int threads) {
+    const int64_t in_img = int64_t(p.in_h) * p.in_w * p.in_c, out_img = int64_t(p.out_h()) * p.out_w() * p.out_c;
+    kernels::ConvParams one = p;
+    one.batch = 1;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && p.batch > 1)
+    for (int b = 0; b < p.batch; ++b) QKernels::conv<TA, TC>(one, x + b * in_img, zp, w, ep, y + b * out_img);
+  }
+
+  Status run_conv(const Step& st, const Tensor& x, Tensor& y) const {
+    const QNode& n = *st.node;
+    if (x.rank() != 4) return make_error("input must be NHWC rank 4, got ", shape_str(x.shape()));
+    const int64_t in_sp[2] = {x.dim(1), x.dim(2)};
+    QF_ASSIGN_OR_RETURN(auto w, ops::resolve_window(st.win, in_sp, st.win.kernel));
+    kernels::ConvParams p;
+    p.batch = int(x.dim(0));
+    p.in_h = int(x.dim(1));
+    p.in_w = int(x.dim(2));
+    p.in_c = int(x.dim(3));
+    p.out_c = int(n.weight.dim(0));
+    p.kernel_h = int(w.k[1]);
+    p.kernel_w = int(w.k[2]);
+    p.stride_h = int(w.s[1]);
+    p.stride_w = int(w.s[2]);
+    p.dilation_h = int(w.d[1]);
+    p.dilation_w = int(w.d[2]);
+    p.pad_top = int(w.pb[1]);
+    p.pad_left = int(w.pb[2]);
+    p.pad_bottom = int(w.pe[1]);
+    p.pad_right = int(w.pe[2]);
+    p.groups = int(n.get_int("group", 1));
+    if (p.in_c / p.groups != n.weight.dim(1) || p.in_c % p.groups)
+      return make_error("input has ", p.in_c, " channels, weights expect ", n.weight.dim(1) * p.groups);
+    if (!p.valid()) return make_error("invalid geometry for input ", shape_str(x.shape()));
+    if (p.out_h() != w.out[1] || p.out_w() != w.out[2]) return make_error("unsupported padding mode");
+    const kernels::Epilogue ep = epilogue(st);
+    const QValue& ov = *st.out_info[0];
+    const int th = qdetail::threads_for(p.batch);
+    Shape ys{x.dim(0), p.out_h(), p.out_w(), p.out_c};
+    const int32_t zp = st.in_info[0]->q.zero_point;
+    const int8_t* wt = n.weight.data<int8_t>();
+    auto go = [&](auto ta) {
+      using TA = decltype(ta);
+      const TA* xp = x.data<TA>();
+      if (!ov.quantized) {
+        Tensor yf(DType::f32, ys);
+        conv_images<TA, float>(p, xp, zp, wt, ep, yf.data<float>(), th);
+        apply_act(n.act, yf);
+        y = qdetail::to_nchw(yf);
+      } else if (ov.q.dtype == DType::u8) {
+        y = Tensor(DType::u8, ys);
+        conv_images<TA, uint8_t>(p, xp, zp, wt, ep, y.data<uint8_t>(), th);
+      } else {
+        y = Tensor(DType::i8, ys);
+        conv_images<TA, int8_t>(p, xp, zp, wt, ep, y.data<int8_t>(), th);
+      }
+    };
+    if (x.dtype() == DType::u8) go(uint8_t{});
+    else if (x.dtype() == DType::i8) go(int8_t{});
+    else return make_error("input must be u8 or s8");
+    return Status::Ok();
+  }
+
+  static void apply_act(const FusedAct& a, Tensor& t) {
+    if (a.kind == FusedAct::Kind::None) return;
+    float* p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = a.apply(p[i]);
+  }
+
+  Status run_gemm(const Step& st, const Tensor& x, Tensor& y) const {
+    const QNode& n = *st.node;
+    if (x.rank() != 2) return make_error("input must be rank 2, got ", shape_str(x.shape()));
+    const int M = int(x.dim(0)), K = int(x.dim(1)), N = int(n.weight.dim(0));
+    if (K != n.weight.dim(1)) return make_error("input has ", K, " features, weights expect ", n.weight.dim(1));
+    const kernels::Epilogue ep = epilogue(st);
+    const QValue& ov = *st.out_info[0];
+    const int32_t zp = st.in_info[0]->q.zero_point;
+    const int8_t* wt = n.weight.data<int8_t>();
+    const int th = qdetail::threads_for(M >= 16 ? M : 1);
+    auto go = [&](auto ta, auto tc, Tensor& out) {
+      using TA = decltype(ta);
+      using TC = decltype(tc);
+      const TA* xp = x.data<TA>();
+      TC* yp = out.data<TC>();
+      const int chunk = std::max(1, (M + th - 1) / th);
+#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
+      for (int m0 = 0; m0 < M; m0 += chunk) {
+        const int mm = std::min(chunk, M - m0);
+        QKernels::gemm<TA, TC>(mm, N, K, xp + size_t(m0) * K, K, zp, wt, K, ep, yp + size_t(m0) * N, N);
+      }
+    };
+    y = Tensor(ov.quantized ? ov.q.dtype : DType::f32, {x.dim(0), N});
+    if (x.dtype() != DType::u8 && x.dtype() != DType::i8) return make_error("input must be u8 or s8");
+    const bool xu = x.dtype() == DType::u8;
+    if (!ov.quantized) {
+      if (xu) go(uint8_t{}, float{}, y); else go(int8_t{}, float{}, y);
+      apply_act(n.act, y);
+    } else if (ov.q.dtype == DType::u8) {
+      if (xu) go(uint8_t{}, uint8_t{}, y); else go(int8_t{}, uint8_t{}, y);
+    } else {
+      if (xu) go(uint8_t{}, int8_t{}, y); else go(int8_t{}, int8_t{}, y);
+    }
+    return Status::Ok();
+  }
+
+  Status run_add(const Step& st, const Tensor& a, const Tensor& b, Tensor& y) const {
+    if (a.shape() != b.shape())
+      return make_error("inputs have shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+                        " (quantized Add needs equal shapes)");
+    const QParams &pa = st.in_info[0]->q, &pb = st.in_info[1]->q, &po = st.out_info[0]->q;
+    const float fa = pa.scale / po.scale, fb = pb.scale / po.scale;
+    const QNode& n = *st.node;
+    y = Tensor(po.dtype, a.shape());
+    const int64_t cnt = a.numel();
+    for (int64_t i = 0; i < cnt; ++i) {
+      const float v = float(qdetail::get_q(a, i) - pa.zero_point) * fa + float(qdetail::get_q(b, i) - pb.zero_point) * fb;
+      qdetail::store_q(y, i, qdetail::clamp_round(v, po.zero_point, n.clamp_lo, n.clamp_hi));
+    }
+    return Status::Ok();
+  }
+
+  // Requantizes `src` (params pi) into `dst` at element offset; identity copy when params are equal.
+  static void requant_copy(const Tensor& src, const QParams& pi, Tensor& dst, const QParams& po, int64_t src_off,
+                           int64_t dst_off, int64_t count) {
+    if (pi == po) {
+      std::memcpy(static_cast<uint8_t*>(dst.raw()) + dst_off, static_cast<const uint8_t*>(src.raw()) + src_off,
+                  size_t(count));
+      return;
+    }
+    const float r = pi.scale / po.scale;
+    for (int64_t i = 0; i < count; ++i)
+      qdetail::store_q(dst, dst_off + i,
+                       qdetail::clamp_round(float(qdetail::get_q(src, src_off + i) - pi.zero_point) * r, po.zero_point,
+                                            po.qmin, po.qmax));
+  }
+
+  Status run_concat(const Step& st, const std::vector<Tensor>& s, Tensor& y) const {
+    const QValue& ov = *st.out_info[0];
+    const int64_t laxis = st.node->get_int("axis", 1);
+    const int64_t rank = int64_t(s[size_t(st.in[0])].rank());
+    QF_ASSIGN_OR_RETURN(int64_t la, ops::norm_axis(laxis, rank));
+    const int64_t ax = qdetail::physical_axis(la, ov);
+    Shape os = s[size_t(st.in[0])].shape();
+    int64_t total = 0;
+    for (int k : st.in) {
+      const Tensor& t = s[size_t(k)];
+      if (t.rank() != os.size()) return make_error("inputs have different ranks");
+      for (size_t d = 0; d < os.size(); ++d)
+        if (int64_t(d) != ax && t.dim(d) != os[d])
+          return make_error("input shapes ", shape_str(t.shape()), " and ", shape_str(os), " differ off the axis");
+      total += t.dim(size_t(ax));
+    }
+    os[size_t(ax)] = total;
+    y = Tensor(ov.q.dtype, os);
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < ax; ++d) outer *= os[size_t(d)];
+    for (size_t d = size_t(ax) + 1; d < os.size(); ++d) inner *= os[d];
+    int64_t off = 0;
+    for (size_t k = 0; k < st.in.size(); ++k) {
+      const Tensor& t = s[size_t(st.in[k])];
+      const int64_t len = t.dim(size_t(ax)) * inner;
+      for (int64_t o = 0; o < outer; ++o) requant_copy(t, st.in_info[k]->q, y, ov.q, o * len, o * total * inner + off, len);
+      off += len;
+    }
+    return Status::Ok();
+  }
+
+  Status run_split(const Step& st, const Tensor& x, std::vector<Tensor>& s) const {
+    const QValue& iv = *st.in_info[0];
+    QF_ASSIGN_OR_RETURN(int64_t la, ops::norm_axis(st.node->get_int("axis", 0), int64_t(iv.rank)));
+    const int64_t ax = qdetail::physical_axis(la, iv);
+    int64_t sum = 0;
+    for (auto v : st.ints) sum += v;
+    if (sum != x.dim(size_t(ax)))
+      return make_error("split sizes add up to ", sum, " but the axis has ", x.dim(size_t(ax)));
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < ax; ++d) outer *= x.dim(size_t(d));
+    for (size_t d = size_t(ax) + 1; d < x.rank(); ++d) inner *= x.dim(d);
+    int64_t off = 0;
+    const int64_t full = x.dim(size_t(ax)) * inner;
+    for (size_t k = 0; k < st.out.size(); ++k) {
+      Shape os = x.shape();
+      os[size_t(ax)] = st.ints[k];
+      Tensor t(x.dtype(), os);
+      const int64_t len = st.ints[k] * inner;
+      for (int64_t o = 0; o < outer; ++o)
+        std::memcpy(static_cast<uint8_t*>(t.raw()) + o * len, static_cast<const uint8_t*>(x.raw()) + o * full + off,
+                    size_t(len));
+      off += len;
+      if (st.out[k] >= 0) s[size_t(st.out[k])] = std::move(t);
+    }
+    return Status::Ok();
+  }
+
+  Status run_pool(const Step& st, const Tensor& x, Tensor& y) const {
+    const QNode& n = *st.node;
+    if (x.rank() != 4) return make_error("input must be NHWC rank 4");
+    const int64_t in_sp[2] = {x.dim(1), x.dim(2)};
+    QF_ASSIGN_OR_RETURN(auto w, ops::resolve_window(st.win, in_sp, st.win.kernel));
+    const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3), OH = w.out[1], OW = w.out[2];
+    const QParams &pi = st.in_info[0]->q, &po = st.out_info[0]->q;
+    y = Tensor(po.dtype, {N, OH, OW, C});
+    const bool is_max = n.op == QOp::MaxPool;
+    const bool include_pad = n.get_int("count_include_pad", 0) != 0;
+    const float ratio = pi.scale / po.scale;
+    std::vector<int32_t> acc(static_cast<size_t>(C));
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t cnt = 0, cnt_pad = 0;
+          std::fill(acc.begin(), acc.end(), is_max ? INT32_MIN : 0);
+          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+            const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+              const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
+              // count_include_pad counts positions inside input + explicit pads (ONNX), not ceil-mode overhang
+              if (ih >= -w.pb[1] && ih < H + w.pe[1] && iw >= -w.pb[2] && iw < W + w.pe[2]) ++cnt_pad;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              ++cnt;
+              const int64_t base = ((b * H + ih) * W + iw) * C;
+              if (is_max) {
+                for (int64_t c = 0; c < C; ++c) acc[size_t(c)] = std::max(acc[size_t(c)], qdetail::get_q(x, base + c));
+              } else {
+                for (int64_t c = 0; c < C; ++c) acc[size_t(c)] += qdetail::get_q(x, base + c) - pi.zero_point;
+              }
+            }
+          }
+          const int64_t ob = ((b * OH + oh) * OW + ow) * C;
+          if (is_max) {
+            for (int64_t c = 0; c < C; ++c) qdetail::store_q(y, ob + c, cnt ? acc[size_t(c)] : pi.zero_point);
+          } else {
+            const int64_t div = include_pad ? cnt_pad : cnt;
+            const float m = div ? ratio / float(div) : 0.0f;
+            for (int64_t c = 0; c < C; ++c)
+              qdetail::store_q(y, ob + c, qdetail::clamp_round(float(acc[size_t(c)]) * m, po.zero_point, n.clamp_lo, n.clamp_hi));
+          }
+        }
+    return Status::Ok();
+  }
+
+  Status run_gap(const Step& st, const Tensor& x, Tensor& y) const {
+    if (x.rank() != 4) return make_error("input must be NHWC rank 4");
+    const int64_t N = x.dim(0), HW = x.dim(1) * x.dim(2), C = x.dim(3);
+    const QParams &pi = st.in_info[0]->q, &po = st.out_info[0]->q;
+    y = Tensor(po.dtype, {N, 1, 1, C});
+    const float m = HW ? (pi.scale / po.scale) / float(HW) : 0.0f;
+    std::vector<int32_t> acc(static_cast<size_t>(C));
+    for (int64_t b = 0; b < N; ++b) {
+      std::fill(acc.begin(), acc.end(), 0);
+      for (int64_t i = 0; i < HW; ++i)
+        for (int64_t c = 0; c < C; ++c) acc[size_t(c)] += qdetail::get_q(x, (b * HW + i) * C + c);
+      for (int64_t c = 0; c < C; ++c)
+        qdetail::store_q(y, b * C + c,
+                         qdetail::clamp_round(float(acc[size_t(c)] - int32_t(HW) * pi.zero_point) * m, po.zero_point,
+                                              st.node->clamp_lo, st.node->clamp_hi));
+    }
+    return Status::Ok();
+  }
+
+  Status run_reshape(const Step& st, const Tensor& x, Tensor& y) const {
+    const QValue &iv = *st.in_info[0], &ov = *st.out_info[0];
+    Tensor l = qdetail::logical(x, iv);
+    // shape: -1 once (inferred), 0 copies the input dim (ONNX Reshape without allowzero)
+    Shape ns(st.ints.begin(), st.ints.end());
+    int64_t known = 1, infer = -1;
+    for (size_t d = 0; d < ns.size(); ++d) {
+      if (ns[d] == 0 && d < l.rank()) ns[d] = l.dim(d);
+      if (ns[d] == -1) {
+        if (infer >= 0) return make_error("attribute 'shape' has two -1 entries");
+        infer = int64_t(d);
+      } else {
+        known *= ns[d];
+      }
+    }
+    if (infer >= 0) {
+      if (known <= 0 || l.numel() % known) return make_error("cannot reshape ", shape_str(l.shape()), " to ", shape_str(ns));
+      ns[size_t(infer)] = l.numel() / known;
+    }
+    QF_ASSIGN_OR_RETURN(Tensor r, l.reshape(ns));
+    if (ov.rank >= 0 && int(r.rank()) != ov.rank) return make_error("output rank ", r.rank(), " expected ", ov.rank);
+    y = qdetail::physical(r, ov);
+    return Status::Ok();
+  }
+
+  Status run_transpose(const Step& st, const Tensor& x, Tensor& y) const {
+    const QValue &iv = *st.in_info[0], &ov = *st.out_info[0];
+    Tensor l = qdetail::logical(x, iv);
+    const size_t r = l.rank();
+    if (st.ints.size() != r) return make_error("perm has ", st.ints.size(), " entries for rank ", r);
+    Shape os(r);
+    std::vector<int64_t> istride(r, 1), ostride(r, 1);
+    for (size_t d = r; d-- > 1;) istride[d - 1] = istride[d] * l.dim(d);
+    for (size_t d = 0; d < r; ++d) {
+      if (st.ints[d] < 0 || st.ints[d] >= int64_t(r)) return make_error("bad perm entry ", st.ints[d]);
+      os[d] = l.dim(size_t(st.ints[d]));
+    }
+    for (size_t d = r; d-- > 1;) ostride[d - 1] = ostride[d] * os[d];
+    Tensor t(l.dtype(), os);
+    const uint8_t* src = static_cast<const uint8_t*>(l.raw());
+    uint8_t* dst = static_cast<uint8_t*>(t.raw());
+    std::vector<int64_t> idx(r, 0);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      int64_t rem = i, so = 0;
+      for (size_t d = 0; d < r; ++d) {
+        const int64_t c = rem / ostride[d];
+        rem %= ostride[d];
+        so += c * istride[size_t(st.ints[d])];
+      }
+      dst[i] = src[so];
+    }
+    y = qdetail::physical(t, ov);
+    return Status::Ok();
+  }
+
+  QExecOptions opt_;
+  std::shared_ptr<QGraph> g_;
+  std::vector<Step> steps_;
+  std::vector<std::string> slot_names_;
+  std::vector<std::pair<int, Tensor>> constants_;
+  std::vector<int> input_slots_, output_slots_, last_use_;
+  int num_slots_ = 0;
+};
+
+}  // namespace qforge::quant

@@ -1,0 +1,378 @@
+// Quantize pass + int8 executor on small hand-built graphs: int8 vs fp32 closeness, exact per-layer integer
+// semantics against an independent double-precision recomputation, fp32 fallback (--exclude), data-movement ops,
+// s8 activations, 4-bit, bias correction, degenerate graphs (dead branch, never-observed value).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "qforge/quant/calibrate.hpp"
+#include "qforge/quant/float_ops.hpp"
+#include "qforge/quant/qexecutor.hpp"
+#include "qforge/quant/quantize.hpp"
+
+using namespace qforge;
+using namespace qforge::quant;
+
+#define REQUIRE_OK(r)                                      \
+  do {                                                     \
+    if (!(r).ok()) FAIL_CHECK((r).error().message);        \
+    REQUIRE((r).ok());                                     \
+  } while (0)
+
+namespace {
+
+// Minimal fp32 graph runner over the fp32 op kernels (the fp32 executor's building blocks).
+Status run_fp32(const Graph& g, const Tensor& x, const ValueSink& sink, std::map<std::string, Tensor>* vals_out = nullptr) {
+  std::map<std::string, Tensor> vals = g.initializers;
+  vals[g.inputs[0].name] = x;
+  for (auto& n : g.nodes) {
+    if (n.op_type == "Flatten") {  // shape ops are not needed from the fp32 op table here
+      const Tensor& t = vals.at(n.inputs[0]);
+      vals[n.outputs[0]] = t.reshape({t.dim(0), t.numel() / t.dim(0)}).value();
+      if (sink) sink(n.outputs[0], vals[n.outputs[0]]);
+      continue;
+    }
+    auto k = build_float_kernel(n, g.initializers, g.opset);
+    if (!k.ok()) return k.error().wrap(n.label());
+    std::vector<const Tensor*> in;
+    for (auto& i : n.inputs) in.push_back(i.empty() ? nullptr : &vals.at(i));
+    std::vector<Tensor> out(n.outputs.size());
+    ops::RunContext rc;
+    QF_RETURN_IF_ERROR(k.value()->run(rc, in, out));
+    for (size_t o = 0; o < out.size(); ++o) {
+      vals[n.outputs[o]] = out[o];
+      if (sink) sink(n.outputs[o], out[o]);
+    }
+  }
+  if (vals_out) *vals_out = vals;
+  return Status::Ok();
+}
+
+Tensor randn(Shape s, uint32_t seed, float sd = 1.0f, float mean = 0.0f) {
+  Tensor t(DType::f32, std::move(s));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(mean, sd);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = nd(rng);
+  return t;
+}
+
+Node node(const std::string& name, const std::string& op, std::vector<std::string> in, std::vector<std::string> out) {
+  Node n;
+  n.name = name;
+  n.op_type = op;
+  n.inputs = std::move(in);
+  n.outputs = std::move(out);
+  return n;
+}
+
+// x[N,1,8,8] -> c1 (4ch 3x3 p1, bias) -> relu -> c2 (4ch 3x3 p1) -> add(c2, r1) -> relu -> maxpool 2 -> flatten
+// -> gemm (64 -> 5) -> y; a dead branch (Sigmoid of x) that no output uses.
+Graph small_net() {
+  Graph g;
+  g.name = "small";
+  g.inputs = {{"x", DType::f32, {-1, 1, 8, 8}}};
+  g.outputs = {{"y", DType::f32, {-1, 5}}};
+  g.initializers["w1"] = randn({4, 1, 3, 3}, 1, 0.5f);
+  g.initializers["b1"] = randn({4}, 2, 0.1f);
+  g.initializers["w2"] = randn({4, 4, 3, 3}, 3, 0.3f);
+  g.initializers["b2"] = randn({4}, 4, 0.1f);
+  g.initializers["wf"] = randn({5, 64}, 5, 0.2f);
+  g.initializers["bf"] = randn({5}, 6, 0.1f);
+  auto conv = [](const std::string& nm, std::vector<std::string> in, const std::string& out) {
+    Node n = node(nm, "Conv", std::move(in), {out});
+    n.attrs["kernel_shape"] = Attribute::make_ints({3, 3});
+    n.attrs["pads"] = Attribute::make_ints({1, 1, 1, 1});
+    return n;
+  };
+  g.nodes.push_back(conv("c1", {"x", "w1", "b1"}, "c1o"));
+  g.nodes.push_back(node("r1", "Relu", {"c1o"}, {"r1o"}));
+  g.nodes.push_back(conv("c2", {"r1o", "w2", "b2"}, "c2o"));
+  g.nodes.push_back(node("add", "Add", {"c2o", "r1o"}, {"ao"}));
+  g.nodes.push_back(node("r2", "Relu", {"ao"}, {"r2o"}));
+  Node mp = node("mp", "MaxPool", {"r2o"}, {"mpo"});
+  mp.attrs["kernel_shape"] = Attribute::make_ints({2, 2});
+  mp.attrs["strides"] = Attribute::make_ints({2, 2});
+  g.nodes.push_back(mp);
+  Node fl = node("flat", "Flatten", {"mpo"}, {"flo"});
+  fl.attrs["axis"] = Attribute::make_int(1);
+  g.nodes.push_back(fl);
+  Node gm = node("fc", "Gemm", {"flo", "wf", "bf"}, {"y"});
+  gm.attrs["transB"] = Attribute::make_int(1);
+  g.nodes.push_back(gm);
+  g.nodes.push_back(node("dead", "Sigmoid", {"x"}, {"unused"}));
+  REQUIRE(g.validate_and_sort().ok());
+  return g;
+}
+
+CalibrationSet make_set(const Tensor& images) {
+  CalibrationSet cs;
+  cs.count = images.dim(0);
+  cs.batch = [images](int64_t b, int64_t e) -> Result<Tensor> { return images.slice0(b, e).clone(); };
+  return cs;
+}
+
+Fp32Runner runner(const Graph& g) {
+  return [&g](const Tensor& x, const ValueSink& sink) { return run_fp32(g, x, sink); };
+}
+
+std::map<std::string, TensorStats> calibrate(const Graph& g, const Tensor& images, int64_t bs = 8) {
+  auto s = collect_statistics(runner(g), g.inputs[0].name, make_set(images), bs, true);
+  REQUIRE_OK(s);
+  return s.value();
+}
+
+Tensor fp32_out(const Graph& g, const Tensor& x) {
+  std::map<std::string, Tensor> vals;
+  REQUIRE(run_fp32(g, x, nullptr, &vals).ok());
+  return vals.at(g.outputs[0].name);
+}
+
+double max_abs(const Tensor& a) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, double(std::fabs(a.data<float>()[i])));
+  return m;
+}
+double max_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("quantize + int8 executor: small residual net close to fp32, per-layer integer semantics exact") {
+  Graph g = small_net();
+  Tensor calib = randn({32, 1, 8, 8}, 11);
+  auto stats = calibrate(g, calib);
+  CHECK(stats.count("unused") == 1);  // observed in fp32, but pruned from the int8 graph
+  QuantizeOptions o;
+  o.act.method = Calibrator::MinMax;
+  QuantizeInfo info;
+  auto qg = quantize_graph(g, stats, o, &info);
+  REQUIRE_OK(qg);
+  MESSAGE(qg->summary());
+  CHECK(info.float_nodes.empty());
+  // Quantize, c1(+relu), c2, add(+relu), maxpool, flatten, fc (float out)
+  REQUIRE(qg->nodes.size() == 7);
+  CHECK(qg->nodes[0].op == QOp::Quantize);
+  CHECK(qg->nodes[1].op == QOp::Conv);
+  CHECK(qg->nodes[1].act.kind == FusedAct::Kind::Relu);
+  CHECK(qg->nodes[3].op == QOp::Add);
+  CHECK(qg->nodes[4].op == QOp::MaxPool);
+  CHECK(qg->nodes[5].op == QOp::Reshape);
+  CHECK(qg->nodes[6].op == QOp::Gemm);
+  CHECK(!qg->value("y")->quantized);
+  // relu outputs: zero point 0 in u8
+  CHECK(qg->value("r1o")->q.zero_point == 0);
+  CHECK(qg->value("r1o")->q.scale == doctest::Approx(stats.at("r1o").max / 255.0f));
+
+  auto ex = QExecutor::prepare(qg.value());
+  REQUIRE_OK(ex);
+  Tensor test = randn({16, 1, 8, 8}, 12);
+  std::map<std::string, Tensor> seen;
+  QExecutor::Observer obs = [&](const std::string& n, const QValue&, const Tensor& t) { seen[n] = t; };
+  auto out = ex->run({test}, &obs);
+  REQUIRE(out.ok());
+  Tensor ref = fp32_out(g, test);
+  const double rel = max_diff(out.value()[0], ref) / max_abs(ref);
+  MESSAGE("int8 vs fp32 max |diff| / max |y| = ", rel);
+  CHECK(rel < 0.05);
+
+  // Layer c1 exactly: q = clamp(round(Σ x̂·ŵ / (s_in s_w) + bias_q) · s_in s_w / s_out) + zp) recomputed in double
+  // from the stored integers must match the executor within float rounding of the multiplier (≤ 1 LSB, rarely).
+  const QNode& c1 = qg->nodes[1];
+  const QValue& xin = *qg->value("x::q");
+  const QValue& yv = *qg->value("r1o");
+  const Tensor& xq = seen.at("x::q");  // NHWC [16,8,8,1]
+  const Tensor& yq = seen.at("r1o");   // NHWC [16,8,8,4]
+  REQUIRE(yq.shape() == Shape{16, 8, 8, 4});
+  int mism = 0, total = 0;
+  for (int b = 0; b < 16; ++b)
+    for (int h = 0; h < 8; ++h)
+      for (int w = 0; w < 8; ++w)
+        for (int oc = 0; oc < 4; ++oc) {
+          long acc = 0;
+          for (int kh = 0; kh < 3; ++kh)
+            for (int kw = 0; kw < 3; ++kw) {
+              int ih = h + kh - 1, iw = w + kw - 1;
+              if (ih < 0 || ih > 7 || iw < 0 || iw > 7) continue;
+              acc += long(int(xq.data<uint8_t>()[(b * 8 + ih) * 8 + iw]) - xin.q.zero_point) *
+                     c1.weight.data<int8_t>()[oc * 9 + kh * 3 + kw];
+            }
+          acc += c1.bias.data<int32_t>()[oc];
+          double real = double(acc) * xin.q.scale * c1.w_scale[size_t(oc)];
+          long q = std::lround(std::nearbyint(real / yv.q.scale)) + yv.q.zero_point;
+          q = std::clamp<long>(q, yv.q.zero_point, 255);  // fused relu
+          int got = yq.data<uint8_t>()[((b * 8 + h) * 8 + w) * 4 + oc];
+          mism += std::abs(got - q) > 0;
+          CHECK(std::abs(got - q) <= 1);
+          ++total;
+        }
+  CHECK(mism * 100 < total);  // differences only at exact rounding ties of the float multiplier
+  // MaxPool keeps parameters, Flatten keeps them too
+  CHECK(qg->value("mpo")->q == qg->value("r2o")->q);
+  CHECK(qg->value("flo")->q == qg->value("r2o")->q);
+  // The flattened int8 tensor is in NCHW order (Reshape un-permutes NHWC): compare with fp32 flatten values
+  const Tensor& flq = seen.at("flo");
+  std::map<std::string, Tensor> vals;
+  REQUIRE(run_fp32(g, test, nullptr, &vals).ok());
+  const Tensor& flf = vals.at("flo");
+  const QParams& fp = qg->value("flo")->q;
+  double md = 0;
+  for (int64_t i = 0; i < flf.numel(); ++i)
+    md = std::max(md, double(std::fabs(dequantize_value(flq.data<uint8_t>()[i], fp) - flf.data<float>()[i])));
+  CHECK(md < 6 * fp.scale);  // a few LSB after three quantized layers
+}
+
+TEST_CASE("--exclude keeps a node in fp32 with Quantize/Dequantize at its edges; s8 and 4-bit; bias correction") {
+  Graph g = small_net();
+  Tensor calib = randn({32, 1, 8, 8}, 21);
+  auto stats = calibrate(g, calib, 5);
+  Tensor test = randn({8, 1, 8, 8}, 22);
+  Tensor ref = fp32_out(g, test);
+
+  QuantizeOptions o;
+  o.exclude = {"c2"};
+  QuantizeInfo info;
+  auto qg = quantize_graph(g, stats, o, &info);
+  REQUIRE(qg.ok());
+  REQUIRE(info.float_nodes.size() == 1);
+  CHECK(info.float_nodes[0].find("c2") == 0);
+  int nq = 0, ndq = 0, nf = 0;
+  for (auto& n : qg->nodes) {
+    nq += n.op == QOp::Quantize;
+    ndq += n.op == QOp::Dequantize;
+    nf += n.op == QOp::Float;
+  }
+  CHECK(nf == 1);
+  CHECK(ndq == 1);  // r1o -> float for c2
+  CHECK(nq == 2);   // x and c2o
+  CHECK(qg->value("r1o::q")->quantized);
+  CHECK(!qg->value("r1o")->quantized);
+  auto ex = QExecutor::prepare(qg.value());
+  REQUIRE_OK(ex);
+  auto out = ex->run({test});
+  REQUIRE(out.ok());
+  CHECK(max_diff(out.value()[0], ref) / max_abs(ref) < 0.05);
+
+  auto bad = quantize_graph(g, stats, [] { QuantizeOptions q; q.exclude = {"nope"}; return q; }());
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().message.find("nope") != std::string::npos);
+
+  // s8 activations: relu outputs get zp -128
+  QuantizeOptions s8;
+  s8.act_signed = true;
+  auto qs = quantize_graph(g, stats, s8);
+  REQUIRE(qs.ok());
+  CHECK(qs->value("r1o")->q.dtype == DType::i8);
+  CHECK(qs->value("r1o")->q.zero_point == -128);
+  auto exs = QExecutor::prepare(qs.value());
+  REQUIRE(exs.ok());
+  auto outs = exs->run({test});
+  REQUIRE(outs.ok());
+  const double e8 = max_diff(outs.value()[0], ref) / max_abs(ref);
+  CHECK(e8 < 0.05);
+
+  // 4-bit weights and activations: still runs, error grows but stays bounded
+  QuantizeOptions q4;
+  q4.weight_bits = 4;
+  q4.act.bits = 4;
+  auto g4 = quantize_graph(g, stats, q4);
+  REQUIRE(g4.ok());
+  CHECK(g4->value("r1o")->q.qmax == 15);
+  int wmax = 0;
+  for (int64_t i = 0; i < g4->nodes[1].weight.numel(); ++i)
+    wmax = std::max(wmax, std::abs(int(g4->nodes[1].weight.data<int8_t>()[i])));
+  CHECK(wmax == 7);
+  auto ex4 = QExecutor::prepare(g4.value());
+  REQUIRE(ex4.ok());
+  auto out4 = ex4->run({test});
+  REQUIRE(out4.ok());
+  const double e4 = max_diff(out4.value()[0], ref) / max_abs(ref);
+  MESSAGE("4-bit error ", e4, " vs 8-bit ", e8);
+  CHECK(e4 > e8);
+  CHECK(e4 < 0.5);
+
+  // bias correction moves the int32 biases by the weight error times the input means
+  QuantizeOptions bc;
+  bc.weight_bits = 4;
+  bc.bias_correction = true;
+  auto gb = quantize_graph(g, stats, bc);
+  REQUIRE(gb.ok());
+  QuantizeOptions nb;
+  nb.weight_bits = 4;
+  auto gn = quantize_graph(g, stats, nb);
+  REQUIRE(gn.ok());
+  int changed = 0;
+  for (int c = 0; c < 4; ++c) changed += gb->nodes[2].bias.data<int32_t>()[c] != gn->nodes[2].bias.data<int32_t>()[c];
+  CHECK(changed > 0);
+  // and reduces the mean output error of the corrected layer on calibration data (checked on the logits' mean)
+  auto exb = QExecutor::prepare(gb.value());
+  auto exn = QExecutor::prepare(gn.value());
+  REQUIRE(exb.ok());
+  REQUIRE(exn.ok());
+  Tensor cref = fp32_out(g, calib);
+  auto yb = exb->run({calib}), yn = exn->run({calib});
+  REQUIRE(yb.ok());
+  REQUIRE(yn.ok());
+  auto mean_err = [&](const Tensor& y) {
+    double s = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) s += double(y.data<float>()[i]) - cref.data<float>()[i];
+    return std::fabs(s / double(y.numel()));
+  };
+  MESSAGE("mean logit bias: corrected ", mean_err(yb.value()[0]), ", plain ", mean_err(yn.value()[0]));
+  CHECK(mean_err(yb.value()[0]) <= mean_err(yn.value()[0]) + 1e-3);
+}
+
+TEST_CASE("never-observed value: the node falls back to fp32 with a warning; empty calibration set is an error") {
+  Graph g = small_net();
+  Tensor calib = randn({8, 1, 8, 8}, 31);
+  auto stats = calibrate(g, calib);
+  stats.erase("c2o");  // as if c2 had never run during calibration
+  QuantizeInfo info;
+  auto qg = quantize_graph(g, stats, QuantizeOptions{}, &info);
+  REQUIRE(qg.ok());
+  bool found = false;
+  for (auto& f : info.float_nodes) found |= f.find("c2o") != std::string::npos && f.find("never observed") != std::string::npos;
+  CHECK(found);
+  auto ex = QExecutor::prepare(qg.value());
+  REQUIRE_OK(ex);
+  auto r1 = ex->run({calib});
+  REQUIRE_OK(r1);
+
+  CalibrationSet empty;
+  auto r = collect_statistics(runner(g), "x", empty, 8, true);
+  REQUIRE(!r.ok());
+  CHECK(r.error().message.find("empty") != std::string::npos);
+  // NaN in image 5 is named
+  Tensor bad = calib.clone();
+  bad.data<float>()[5 * 64 + 3] = NAN;
+  auto rn = collect_statistics(runner(g), "x", make_set(bad), 3, true);
+  REQUIRE(!rn.ok());
+  CHECK(rn.error().message.find("image 5") != std::string::npos);
+}
+
+TEST_CASE("batch size and image order do not change the quantized graph") {
+  Graph g = small_net();
+  Tensor calib = randn({24, 1, 8, 8}, 41);
+  Tensor rev(DType::f32, calib.shape());
+  for (int i = 0; i < 24; ++i)
+    std::copy(calib.data<float>() + (23 - i) * 64, calib.data<float>() + (24 - i) * 64, rev.data<float>() + i * 64);
+  for (auto m : {Calibrator::MinMax, Calibrator::MeanMinMax, Calibrator::Percentile, Calibrator::Entropy, Calibrator::Mse}) {
+    QuantizeOptions o;
+    o.act.method = m;
+    o.bias_correction = true;
+    auto a = quantize_graph(g, calibrate(g, calib, 8), o);
+    auto b = quantize_graph(g, calibrate(g, rev, 5), o);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    for (auto& kv : a->values) {
+      CHECK(kv.second.q == b->values.at(kv.first).q);
+    }
+    for (size_t i = 0; i < a->nodes.size(); ++i)
+      if (a->nodes[i].bias.defined())
+        CHECK(std::memcmp(a->nodes[i].bias.raw(), b->nodes[i].bias.raw(), a->nodes[i].bias.nbytes()) == 0);
+  }
+}
