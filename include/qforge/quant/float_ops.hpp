@@ -17,6 +17,7 @@
 
 #include "qforge/graph/ops/op.hpp"
 #include "qforge/graph/ops/pool.hpp"
+#include "qforge/quant/onnx_qops.hpp"
 
 namespace qforge::quant {
 
@@ -28,6 +29,7 @@ inline const ops::OpTable& float_op_table() {
     ops::add_gemm_ops(t);
 
     ops::add_pool_ops(t);
+    add_onnx_quant_ops(t);
     return t;
   }();
   return table;
