@@ -12,6 +12,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -21,12 +22,16 @@
 
 #define QF_AVX512VNNI_FN \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,bmi,bmi2,lzcnt,popcnt"))) inline
+// Register-tile kernels are never inlined into their callers: inlined into the block loop, GCC spills the
+// accumulators.
+#define QF_AVX512VNNI_KERNEL QF_AVX512VNNI_FN __attribute__((noinline))
 
 namespace qforge::kernels::avx512vnni {
 
 constexpr int kMR = 8;   // rows per register tile
 constexpr int kNV = 3;   // zmm columns per register tile (48 columns = one packed panel)
 constexpr int kGemvPanels = 4;
+
 
 // Epilogue of one vector of 16 columns (n .. n+15, `valid` of them real) of one output row.
 template <class TC>
@@ -68,7 +73,7 @@ QF_AVX512VNNI_FN int32_t load_partial(const uint8_t* p, int n) {  // n in 1..3, 
 
 // MR rows × NV zmm columns over the whole K (taps × seg). rows[r·taps + t] = segment t of row r.
 template <int MR, int NV, bool S8, class TC>
-QF_AVX512VNNI_FN void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
+QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
                            int valid, TC* c, int64_t ldc) {
   __m512i acc[MR][NV];
 #pragma GCC unroll 8
@@ -117,7 +122,7 @@ QF_AVX512VNNI_FN void tile(const uint8_t* const* rows, int taps, int seg, const 
 // One row against P full panels (P·48 columns, 3·P independent accumulator chains): the batch-1 path.
 // Panels are `pstride` bytes apart; a plain GEMM row (taps = 1).
 template <int P, bool S8, class TC>
-QF_AVX512VNNI_FN void gemv_tile(const uint8_t* a, int seg, const int8_t* w, size_t pstride, const GemmJob& j, int n0,
+QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, size_t pstride, const GemmJob& j, int n0,
                                 TC* c) {
   __m512i acc[P][kNV];
 #pragma GCC unroll 8
@@ -198,13 +203,21 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
     return;
   }
   std::vector<const uint8_t*> rows(size_t(kMR) * size_t(taps));
-  for (int p = p0; p < p1; ++p) {
-    const int8_t* wp = W.panel(p);
-    const int nv = W.panel_cols(p) / 16, valid = W.panel_valid(p), n0 = p * nr;
+  // Panel groups of ≤ ~512 KB stay in L2; within a group, row tile outer and panels inner: the tile's A rows stay
+  // in L1 while the panels stream from L2, and consecutive tiles store to neighbouring columns of the same rows
+  // (not to 4 KB-aliased rows of one column).
+  const size_t panel_bytes = size_t(nr) * size_t(W.kp);
+  const int group = std::max(1, int((512 * 1024) / panel_bytes));
+  for (int g0 = p0; g0 < p1; g0 += group) {
+    const int g1 = std::min(p1, g0 + group);
     for (int m = m0; m < m1; m += kMR) {
       const int mr = m1 - m < kMR ? m1 - m : kMR;
       j.rows(m, mr, rows.data());
-      tile_any<S8, TC>(mr, nv, rows.data(), taps, seg, wp, j, n0, valid, C + int64_t(m) * j.ldc + n0, j.ldc);
+      for (int p = g0; p < g1; ++p) {
+        const int8_t* wp = W.panel(p);
+        const int nv = W.panel_cols(p) / 16, valid = W.panel_valid(p), n0 = p * nr;
+        tile_any<S8, TC>(mr, nv, rows.data(), taps, seg, wp, j, n0, valid, C + int64_t(m) * j.ldc + n0, j.ldc);
+      }
     }
   }
 }

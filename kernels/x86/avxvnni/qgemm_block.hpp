@@ -10,6 +10,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -18,6 +19,9 @@
 #include <kernels/gemm_job.hpp>
 
 #define QF_AVXVNNI_FN __attribute__((target("avx2,fma,avxvnni,bmi,bmi2,lzcnt,popcnt"))) inline
+// Register-tile kernels are never inlined into their callers: inlined into the block loop, GCC spills the
+// accumulators.
+#define QF_AVXVNNI_KERNEL QF_AVXVNNI_FN __attribute__((noinline))
 
 namespace qforge::kernels::avxvnni {
 
@@ -79,7 +83,7 @@ QF_AVXVNNI_FN int32_t load_partial(const uint8_t* p, int n) {
 }
 
 template <int MR, int NV, bool S8, class TC>
-QF_AVXVNNI_FN void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
+QF_AVXVNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
                         int valid, TC* c, int64_t ldc) {
   __m256i acc[MR][NV];
 #pragma GCC unroll 8
@@ -126,7 +130,7 @@ QF_AVXVNNI_FN void tile(const uint8_t* const* rows, int taps, int seg, const int
 }
 
 template <int P, bool S8, class TC>
-QF_AVXVNNI_FN void gemv_tile(const uint8_t* a, int seg, const int8_t* w, size_t pstride, const GemmJob& j, int n0,
+QF_AVXVNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, size_t pstride, const GemmJob& j, int n0,
                              TC* c) {
   __m256i acc[P][kNV];
 #pragma GCC unroll 8
@@ -182,18 +186,24 @@ QF_AVXVNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
     return;
   }
   std::vector<const uint8_t*> rows(size_t(kMR) * size_t(taps));
-  for (int p = p0; p < p1; ++p) {
-    const int8_t* wp = W.panel(p);
-    const int nv = W.panel_cols(p) / 8, valid = W.panel_valid(p), n0 = p * nr;
+  // Same traversal as the AVX-512 kernels: L2-sized panel groups, row tile outer, panels inner.
+  const size_t panel_bytes = size_t(nr) * size_t(W.kp);
+  const int group = std::max(1, int((512 * 1024) / panel_bytes));
+  for (int g0 = p0; g0 < p1; g0 += group) {
+    const int g1 = std::min(p1, g0 + group);
     for (int m = m0; m < m1; m += kMR) {
       const int mr = m1 - m < kMR ? m1 - m : kMR;
       j.rows(m, mr, rows.data());
-      TC* c = C + int64_t(m) * j.ldc + n0;
-      switch (mr) {
-        case 1: tile_nv<1, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
-        case 2: tile_nv<2, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
-        case 3: tile_nv<3, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
-        default: tile_nv<4, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
+      for (int p = g0; p < g1; ++p) {
+        const int8_t* wp = W.panel(p);
+        const int nv = W.panel_cols(p) / 8, valid = W.panel_valid(p), n0 = p * nr;
+        TC* c = C + int64_t(m) * j.ldc + n0;
+        switch (mr) {
+          case 1: tile_nv<1, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
+          case 2: tile_nv<2, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
+          case 3: tile_nv<3, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
+          default: tile_nv<4, S8, TC>(nv, rows.data(), taps, seg, wp, j, n0, valid, c, j.ldc); break;
+        }
       }
     }
   }
