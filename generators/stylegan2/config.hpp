@@ -76,6 +76,16 @@ struct StyleGan2Config {
   }
 };
 
+// The StyleGAN2-ADA CIFAR-10 generator (train.py cfg 'cifar', --cond=1): 512 channels at 4..32, mapping 2 layers.
+inline StyleGan2Config cifar10_config() {
+  StyleGan2Config c;
+  c.z_dim = 512; c.c_dim = 10; c.w_dim = 512; c.img_resolution = 32; c.img_channels = 3;
+  c.mapping.num_layers = 2;
+  c.synthesis.channel_base = 32768; c.synthesis.channel_max = 512; c.synthesis.num_fp16_res = 4;
+  c.synthesis.has_clamp = true; c.synthesis.conv_clamp = 256;
+  return c;
+}
+
 namespace detail {
 
 inline Result<Act> parse_act(const Json& v, const std::string& key) {

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -32,6 +33,7 @@
 #include "generators/stylegan2/config.hpp"
 #include "generators/stylegan2/mapping.hpp"
 #include "generators/stylegan2/modulated_conv.hpp"
+#include "generators/stylegan2/sgemm.hpp"
 #include "generators/stylegan2/synthesis.hpp"
 #include "generators/stylegan2/upfirdn.hpp"
 #include "qforge/core/numpy_random.hpp"
@@ -60,15 +62,16 @@ class StyleGan2Model {
   const sg2::StyleGan2Config& config() const { return cfg_; }
   int64_t num_ws() const { return map_.num_ws; }
 
-  static Result<StyleGan2Model> from_tensor_file(const TensorFile& f, const std::string& name_for_errors) {
-    auto r = build(f);
+  static Result<StyleGan2Model> from_tensor_file(const TensorFile& f, const std::string& name_for_errors,
+                                                 sg2::SgemmKind kind = sg2::best_sgemm_kind()) {
+    auto r = build(f, kind);
     if (!r.ok()) return r.error().wrap(name_for_errors);
     return r;
   }
 
-  static Result<StyleGan2Model> load(const std::string& path) {
+  static Result<StyleGan2Model> load(const std::string& path, sg2::SgemmKind kind = sg2::best_sgemm_kind()) {
     QF_ASSIGN_OR_RETURN(TensorFile f, load_tensor_file(path));
-    return from_tensor_file(f, path);
+    return from_tensor_file(f, path, kind);
   }
 
   // z [N, z_dim], c [N, c_dim] float32 (c ignored when c_dim == 0) -> ws [N, num_ws, w_dim].
@@ -93,7 +96,11 @@ class StyleGan2Model {
     const int64_t R = cfg_.img_resolution, C = cfg_.img_channels;
     Tensor out(DType::f32, {N, C, R, R});
     if (N == 0) return out;
-    int nt = kernels::resolve_threads(threads);
+#if defined(_OPENMP)
+    const int nt = threads > 0 ? threads : omp_get_max_threads();
+#else
+    const int nt = 1;
+#endif
     // chunk size: memory budget ~48 MiB per chunk, at most max_chunk, and enough chunks to feed the threads
     int64_t per = std::max<int64_t>(1, syn_.floats_per_sample());
     int64_t nb = std::max<int64_t>(1, std::min<int64_t>(max_chunk, (int64_t(12) << 20) / per));
@@ -101,8 +108,8 @@ class StyleGan2Model {
     nb = std::min(nb, N);
     const int64_t chunks = (N + nb - 1) / nb;
     const int64_t wsz = map_.num_ws * cfg_.w_dim;
-    auto run_chunk = [&](int64_t ch, int gemm_threads) {
-      sg2::SynthScratch sc;
+    std::vector<sg2::SynthScratch> scratch(size_t(std::max(1, nt)));  // one per thread, reused across chunks
+    auto run_chunk = [&](int64_t ch, int gemm_threads, sg2::SynthScratch& sc) {
       const int64_t n0 = ch * nb, cnt = std::min(nb, N - n0);
       sg2::NoiseSpec ns;
       ns.mode = mode;
@@ -113,11 +120,11 @@ class StyleGan2Model {
 #if defined(_OPENMP)
     if (nt > 1 && chunks > 1) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-      for (int64_t ch = 0; ch < chunks; ++ch) run_chunk(ch, 1);
+      for (int64_t ch = 0; ch < chunks; ++ch) run_chunk(ch, 1, scratch[size_t(omp_get_thread_num())]);
       return out;
     }
 #endif
-    for (int64_t ch = 0; ch < chunks; ++ch) run_chunk(ch, nt);
+    for (int64_t ch = 0; ch < chunks; ++ch) run_chunk(ch, nt, scratch[0]);
     return out;
   }
 
@@ -145,21 +152,24 @@ class StyleGan2Model {
     return N;
   }
 
-  static Result<StyleGan2Model> build(const TensorFile& f) {
-    auto kind = f.metadata.find("qforge.kind");
-    if (kind == f.metadata.end() || kind->second != "stylegan2")
-      return make_error("metadata 'qforge.kind' is ", kind == f.metadata.end() ? "missing" : "'" + kind->second + "'",
+  static Result<StyleGan2Model> build(const TensorFile& f, sg2::SgemmKind kind) {
+    auto fk = f.metadata.find("qforge.kind");
+    if (fk == f.metadata.end() || fk->second != "stylegan2")
+      return make_error("metadata 'qforge.kind' is ", fk == f.metadata.end() ? "missing" : "'" + fk->second + "'",
                         ", expected 'stylegan2'");
     auto cj = f.metadata.find("qforge.stylegan2.config");
     if (cj == f.metadata.end()) return make_error("metadata 'qforge.stylegan2.config' is missing");
     auto cfg = sg2::parse_stylegan2_config(cj->second);
     if (!cfg.ok()) return cfg.error().wrap("metadata 'qforge.stylegan2.config'");
-    return build(*cfg, f.tensors);
+    return build(*cfg, f.tensors, kind);
   }
 
  public:
   // Builds from a config and named tensors (validated against stylegan2_tensor_specs).
-  static Result<StyleGan2Model> build(const sg2::StyleGan2Config& cfg, const std::map<std::string, Tensor>& tensors) {
+  static Result<StyleGan2Model> build(const sg2::StyleGan2Config& cfg, const std::map<std::string, Tensor>& tensors,
+                                      sg2::SgemmKind kind = sg2::best_sgemm_kind()) {
+    if (!sg2::sgemm_kind_available(kind))
+      return make_error("GEMM kernel '", sg2::sgemm_kind_name(kind), "' is not available on this CPU");
     using namespace sg2;
     auto specs = stylegan2_tensor_specs(cfg);
     std::set<std::string> known;
@@ -225,7 +235,7 @@ class StyleGan2Model {
       L.up = up;
       L.w_index = w_index;
       L.affine.init(T(p + ".affine.weight"), T(p + ".affine.bias"), cfg.w_dim, cin, 1.0, Act::linear);
-      L.init_weight(T(p + ".weight"));
+      L.init_weight(T(p + ".weight"), kind);
       L.bias.assign(T(p + ".bias"), T(p + ".bias") + cout);
       L.use_noise = cfg.synthesis.use_noise;
       if (L.use_noise) {
@@ -259,8 +269,9 @@ class StyleGan2Model {
           B.skip.cout = B.cout;
           const float g = float(1.0 / std::sqrt(double(B.cin)));
           const float* w = T(b + ".skip.weight");
-          B.skip.w.resize(size_t(B.cout * B.cin));
-          for (size_t i = 0; i < B.skip.w.size(); ++i) B.skip.w[i] = w[i] * g;
+          std::vector<float> ws(static_cast<size_t>(B.cout * B.cin));
+          for (size_t i = 0; i < ws.size(); ++i) ws[i] = w[i] * g;
+          B.skip.w = PackedA::pack(ws.data(), B.cout, B.cin, B.cin, kind);
         }
       }
       const int64_t num_conv = B.cin == 0 ? 1 : 2;
@@ -272,7 +283,7 @@ class StyleGan2Model {
         t.w_index = wi;
         t.affine.init(T(b + ".torgb.affine.weight"), T(b + ".torgb.affine.bias"), cfg.w_dim, B.cout, 1.0, Act::linear);
         t.weight_gain = float(1.0 / std::sqrt(double(B.cout)));
-        t.w.assign(T(b + ".torgb.weight"), T(b + ".torgb.weight") + t.cout * t.cin);
+        t.w = PackedA::pack(T(b + ".torgb.weight"), t.cout, t.cin, t.cin, kind);
         t.bias.assign(T(b + ".torgb.bias"), T(b + ".torgb.bias") + t.cout);
         t.clamp = clamp;
       }
@@ -287,6 +298,34 @@ class StyleGan2Model {
   sg2::MappingNet map_;
   sg2::SynthesisNet syn_;
 };
+
+// A generator with random weights for config c (benchmarks, tests): weights/const/noise_const ~ N(0,1) as the
+// official initialisation, affine biases 1, other biases 0, noise strengths 0.1, w_avg 0. Deterministic in seed.
+inline Result<StyleGan2Model> random_stylegan2_model(const sg2::StyleGan2Config& c, uint64_t seed = 0,
+                                                     sg2::SgemmKind kind = sg2::best_sgemm_kind()) {
+  std::map<std::string, Tensor> t;
+  uint64_t stream = 0;
+  for (const auto& s : sg2::stylegan2_tensor_specs(c)) {
+    QF_ASSIGN_OR_RETURN(Tensor x, Tensor::create(DType::f32, s.shape));
+    float* p = x.data<float>();
+    CounterRng rng(seed, ++stream);
+    auto ends = [&](const char* suf) {
+      return s.name.size() >= std::strlen(suf) && s.name.compare(s.name.size() - std::strlen(suf), std::string::npos, suf) == 0;
+    };
+    const bool ones = ends("affine.bias"), noise_s = ends("noise_strength"), zero = ends(".bias") || ends("w_avg");
+    const bool map_w = ends("weight") && s.name.rfind("mapping.fc", 0) == 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (ones) p[i] = 1.f;
+      else if (noise_s) p[i] = 0.1f;
+      else if (zero) p[i] = 0.f;
+      else if (map_w) p[i] = rng.normal(uint64_t(i)) / float(c.mapping.lr_multiplier);
+      else p[i] = rng.normal(uint64_t(i));
+    }
+    if (ends("resample_filter")) continue;  // optional constant: leave it out
+    t.emplace(s.name, std::move(x));
+  }
+  return StyleGan2Model::build(c, t, kind);
+}
 
 // The Generator: images from (seed, index, class) as documented above.
 class StyleGan2Generator : public Generator {

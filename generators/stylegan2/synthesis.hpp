@@ -112,9 +112,9 @@ struct SynthesisNet {
                 int threads) const {
     const int64_t nb = x.nb, cols = x.cols(), H = x.R;
     sc.gemm.resize(size_t(S.cout * cols));
-    kernels::f32_gemm(S.cout, cols, S.cin, S.w.data(), S.cin, 1, x.data.data(), cols, 1, sc.gemm.data(), cols, false,
-                      threads);
-    const int64_t pitch_out = res_out + 2 * pad, Pout = pitch_out * pitch_out, taps = fir.taps();
+    const std::vector<int64_t> off = dense_row_offsets(S.cin, x.cs);
+    sgemm(S.w, cols, x.data.data(), off.data(), sc.gemm.data(), cols, false, threads);
+    const int64_t pitch_out = frame_pitch(res_out, pad), Pout = frame_size(res_out, pad), taps = fir.taps();
     const int64_t p0 = floordiv(taps + 1, 2), p1 = floordiv(taps - 2, 2);
     add.assign(size_t(S.cout * nb * Pout), 0.f);
     sc.tmp.resize(size_t(H * (2 * H + p0 + p1)));
@@ -136,8 +136,8 @@ struct SynthesisNet {
     modulate(x, sc.s.data(), T.cin, sc.xmod);
     const int64_t cols = x.cols(), R = x.R;
     sc.gemm.resize(size_t(T.cout * cols));
-    kernels::f32_gemm(T.cout, cols, T.cin, T.w.data(), T.cin, 1, sc.xmod.data.data(), cols, 1, sc.gemm.data(), cols,
-                      false, threads);
+    const std::vector<int64_t> off = dense_row_offsets(T.cin, x.cs);
+    sgemm(T.w, cols, sc.xmod.data.data(), off.data(), sc.gemm.data(), cols, false, threads);
     if (!accumulate) img.assign(size_t(nb * T.cout * R * R), 0.f);
     for (int64_t c = 0; c < T.cout; ++c)
       for (int64_t n = 0; n < nb; ++n) {
@@ -199,10 +199,10 @@ struct SynthesisNet {
   int64_t floats_per_sample() const {
     int64_t m = 0;
     for (const SynthBlock& B : blocks) {
-      const int64_t pin = (B.res / (B.cin ? 2 : 1) + 2 * pad), pout = B.res + 2 * pad;
-      int64_t f = 3 * B.cout * pout * pout;  // x, xn, acc
-      if (B.cin) f += 2 * B.cin * pin * pin + B.cout * 9 * pin * pin;  // xmod + up-conv GEMM output
-      if (B.has_skip) f += B.cout * pout * pout;
+      const int64_t pin = frame_size(B.res / (B.cin ? 2 : 1), pad), pout = frame_size(B.res, pad);
+      int64_t f = 3 * B.cout * pout;  // x, xn, acc
+      if (B.cin) f += 2 * B.cin * pin + B.cout * 9 * pin;  // xmod + up-conv GEMM output
+      if (B.has_skip) f += B.cout * pout;
       m = std::max(m, f);
     }
     return m;
