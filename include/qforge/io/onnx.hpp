@@ -706,3 +706,14 @@ inline Status save_tensor_proto(const std::string& path, const Tensor& t, const 
 }
 
 }  // namespace qforge
+
+// The same API under qforge::io, for callers that spell it io::load_onnx.
+namespace qforge::io {
+using qforge::load_onnx;
+using qforge::load_tensor_proto;
+using qforge::parse_onnx;
+using qforge::parse_tensor_proto;
+using qforge::save_onnx;
+using qforge::save_tensor_proto;
+using qforge::serialize_onnx;
+}  // namespace qforge::io

@@ -340,3 +340,11 @@ inline Status save_tensor_file(const std::string& path, const TensorFile& f) {
 }
 
 }  // namespace qforge
+
+// The same API under qforge::io, for callers that spell it io::load_tensor_file.
+namespace qforge::io {
+using qforge::load_tensor_file;
+using qforge::parse_tensor_file;
+using qforge::save_tensor_file;
+using qforge::TensorFile;
+}  // namespace qforge::io
