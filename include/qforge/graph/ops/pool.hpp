@@ -96,6 +96,7 @@ Result<KernelPtr> build_pool(BuildContext& c) {
     QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32}));
   }
   PoolAttrs p;
+  if (!c.node.has("kernel_shape")) return make_error("attribute 'kernel_shape' is required");
   int nsp = int(c.node.get_ints("kernel_shape").size());
   QF_ASSIGN_OR_RETURN(p.wa, read_window_attrs(c.node, nsp, true));
   p.count_pad = c.node.get_int("count_include_pad", 0) != 0;

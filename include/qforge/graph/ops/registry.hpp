@@ -6,6 +6,7 @@
 #include "qforge/graph/ops/conv.hpp"
 #include "qforge/graph/ops/elementwise.hpp"
 #include "qforge/graph/ops/gemm.hpp"
+#include "qforge/graph/ops/loss.hpp"
 #include "qforge/graph/ops/norm.hpp"
 #include "qforge/graph/ops/op.hpp"
 #include "qforge/graph/ops/pool.hpp"
@@ -21,6 +22,7 @@ inline const OpTable& op_table() {
     add_elementwise_ops(t);
     add_conv_ops(t);
     add_gemm_ops(t);
+    add_loss_ops(t);
     add_norm_ops(t);
     add_pool_ops(t);
     add_reduce_ops(t);

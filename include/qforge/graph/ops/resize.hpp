@@ -26,11 +26,12 @@ struct ResizeAttrs {
   std::vector<float> attr_scales;
 };
 
-inline double source_coord(Coord c, double x, double scale, int64_t in, int64_t out) {
+// out is the resized length as ONNX's reference uses it: sizes[d], or in * scales[d] unfloored.
+inline double source_coord(Coord c, double x, double scale, int64_t in, double out) {
   switch (c) {
     case Coord::HalfPixel: return (x + 0.5) / scale - 0.5;
-    case Coord::PytorchHalfPixel: return out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-    case Coord::AlignCorners: return out == 1 ? 0.0 : x * double(in - 1) / double(out - 1);
+    case Coord::PytorchHalfPixel: return out > 1.0 ? (x + 0.5) / scale - 0.5 : 0.0;
+    case Coord::AlignCorners: return out == 1.0 ? 0.0 : x * double(in - 1) / (out - 1.0);
     case Coord::Asymmetric: return x / scale;
     case Coord::TfHalfPixelForNN: return (x + 0.5) / scale;
   }
@@ -56,7 +57,7 @@ inline Result<KernelPtr> build_resize(BuildContext& c) {
   if (upsample) a.form = c.opset < 9 ? 7 : 9;
   else a.form = c.opset < 11 ? 9 : 11;
   size_t max_in = a.form == 7 ? 1 : a.form == 9 ? 2 : 4;
-  QF_RETURN_IF_ERROR(expect_inputs(c, a.form == 7 ? 1 : 2, max_in));
+  QF_RETURN_IF_ERROR(expect_inputs(c, a.form == 9 ? 2 : 1, max_in));
   QF_RETURN_IF_ERROR(expect_outputs(c, 1, 1));
   if (a.form != 7) QF_RETURN_IF_ERROR(expect_dtype(c, a.form == 9 ? 1 : 2, {DType::f32}));
   if (a.form == 11) QF_RETURN_IF_ERROR(expect_dtype(c, 3, {DType::i64}));
@@ -135,7 +136,7 @@ inline Result<KernelPtr> build_resize(BuildContext& c) {
         i1[d].resize(size_t(os[d]));
         wt[d].resize(size_t(os[d]));
         for (int64_t o = 0; o < os[d]; ++o) {
-          double s = source_coord(a.coord, double(o), sc[d], x.dim(d), os[d]);
+          double s = source_coord(a.coord, double(o), sc[d], x.dim(d), sizes.empty() ? double(x.dim(d)) * sc[d] : double(os[d]));
           if (!a.linear) {
             i0[d][size_t(o)] = i1[d][size_t(o)] = nearest_index(a.round, s, x.dim(d));
             wt[d][size_t(o)] = 0.f;
