@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "qforge/graph/executor.hpp"
 #include "qforge/quant/calibrate.hpp"
 #include "qforge/quant/float_ops.hpp"
 #include "qforge/quant/qexecutor.hpp"
@@ -22,31 +23,24 @@ using namespace qforge::quant;
 
 namespace {
 
-// Minimal fp32 graph runner over the fp32 op kernels (the fp32 executor's building blocks).
+// The fp32 executor (BN folding, activation fusion) runs the model; the quantize pass works on its prepared graph.
 Status run_fp32(const Graph& g, const Tensor& x, const ValueSink& sink, std::map<std::string, Tensor>* vals_out = nullptr) {
-  std::map<std::string, Tensor> vals = g.initializers;
-  vals[g.inputs[0].name] = x;
-  for (auto& n : g.nodes) {
-    if (n.op_type == "Flatten") {  // shape ops are not needed from the fp32 op table here
-      const Tensor& t = vals.at(n.inputs[0]);
-      vals[n.outputs[0]] = t.reshape({t.dim(0), t.numel() / t.dim(0)}).value();
-      if (sink) sink(n.outputs[0], vals[n.outputs[0]]);
-      continue;
-    }
-    auto k = build_float_kernel(n, g.initializers, g.opset);
-    if (!k.ok()) return k.error().wrap(n.label());
-    std::vector<const Tensor*> in;
-    for (auto& i : n.inputs) in.push_back(i.empty() ? nullptr : &vals.at(i));
-    std::vector<Tensor> out(n.outputs.size());
-    ops::RunContext rc;
-    QF_RETURN_IF_ERROR(k.value()->run(rc, in, out));
-    for (size_t o = 0; o < out.size(); ++o) {
-      vals[n.outputs[o]] = out[o];
-      if (sink) sink(n.outputs[o], out[o]);
-    }
-  }
+  auto ex = Executor::prepare(g);
+  if (!ex.ok()) return ex.error();
+  std::map<std::string, Tensor> vals;
+  auto r = ex->run({x}, [&](const std::string& n, const Tensor& t) {
+    vals[n] = t;
+    if (sink) sink(n, t);
+  });
+  if (!r.ok()) return r.error();
   if (vals_out) *vals_out = vals;
   return Status::Ok();
+}
+
+Graph prepared(const Graph& g) {
+  auto ex = Executor::prepare(g);
+  REQUIRE(ex.ok());
+  return ex->graph();
 }
 
 Tensor randn(Shape s, uint32_t seed, float sd = 1.0f, float mean = 0.0f) {
@@ -117,7 +111,7 @@ Fp32Runner runner(const Graph& g) {
 }
 
 std::map<std::string, TensorStats> calibrate(const Graph& g, const Tensor& images, int64_t bs = 8) {
-  auto s = collect_statistics(runner(g), g.inputs[0].name, make_set(images), bs, true);
+  auto s = collect_statistics(runner(g), make_set(images), bs, true);
   REQUIRE_OK(s);
   return s.value();
 }
@@ -150,9 +144,8 @@ TEST_CASE("quantize + int8 executor: small residual net close to fp32, per-layer
   QuantizeOptions o;
   o.act.method = Calibrator::MinMax;
   QuantizeInfo info;
-  auto qg = quantize_graph(g, stats, o, &info);
+  auto qg = quantize_graph(prepared(g), stats, o, &info);
   REQUIRE_OK(qg);
-  MESSAGE(qg->summary());
   CHECK(info.float_nodes.empty());
   // Quantize, c1(+relu), c2, add(+relu), maxpool, flatten, fc (float out)
   REQUIRE(qg->nodes.size() == 7);
@@ -236,7 +229,7 @@ TEST_CASE("--exclude keeps a node in fp32 with Quantize/Dequantize at its edges;
   QuantizeOptions o;
   o.exclude = {"c2"};
   QuantizeInfo info;
-  auto qg = quantize_graph(g, stats, o, &info);
+  auto qg = quantize_graph(prepared(g), stats, o, &info);
   REQUIRE(qg.ok());
   REQUIRE(info.float_nodes.size() == 1);
   CHECK(info.float_nodes[0].find("c2") == 0);
@@ -257,14 +250,14 @@ TEST_CASE("--exclude keeps a node in fp32 with Quantize/Dequantize at its edges;
   REQUIRE(out.ok());
   CHECK(max_diff(out.value()[0], ref) / max_abs(ref) < 0.05);
 
-  auto bad = quantize_graph(g, stats, [] { QuantizeOptions q; q.exclude = {"nope"}; return q; }());
+  auto bad = quantize_graph(prepared(g), stats, [] { QuantizeOptions q; q.exclude = {"nope"}; return q; }());
   REQUIRE(!bad.ok());
   CHECK(bad.error().message.find("nope") != std::string::npos);
 
   // s8 activations: relu outputs get zp -128
   QuantizeOptions s8;
   s8.act_signed = true;
-  auto qs = quantize_graph(g, stats, s8);
+  auto qs = quantize_graph(prepared(g), stats, s8);
   REQUIRE(qs.ok());
   CHECK(qs->value("r1o")->q.dtype == DType::i8);
   CHECK(qs->value("r1o")->q.zero_point == -128);
@@ -279,7 +272,7 @@ TEST_CASE("--exclude keeps a node in fp32 with Quantize/Dequantize at its edges;
   QuantizeOptions q4;
   q4.weight_bits = 4;
   q4.act.bits = 4;
-  auto g4 = quantize_graph(g, stats, q4);
+  auto g4 = quantize_graph(prepared(g), stats, q4);
   REQUIRE(g4.ok());
   CHECK(g4->value("r1o")->q.qmax == 15);
   int wmax = 0;
@@ -299,11 +292,11 @@ TEST_CASE("--exclude keeps a node in fp32 with Quantize/Dequantize at its edges;
   QuantizeOptions bc;
   bc.weight_bits = 4;
   bc.bias_correction = true;
-  auto gb = quantize_graph(g, stats, bc);
+  auto gb = quantize_graph(prepared(g), stats, bc);
   REQUIRE(gb.ok());
   QuantizeOptions nb;
   nb.weight_bits = 4;
-  auto gn = quantize_graph(g, stats, nb);
+  auto gn = quantize_graph(prepared(g), stats, nb);
   REQUIRE(gn.ok());
   int changed = 0;
   for (int c = 0; c < 4; ++c) changed += gb->nodes[2].bias.data<int32_t>()[c] != gn->nodes[2].bias.data<int32_t>()[c];
@@ -332,7 +325,7 @@ TEST_CASE("never-observed value: the node falls back to fp32 with a warning; emp
   auto stats = calibrate(g, calib);
   stats.erase("c2o");  // as if c2 had never run during calibration
   QuantizeInfo info;
-  auto qg = quantize_graph(g, stats, QuantizeOptions{}, &info);
+  auto qg = quantize_graph(prepared(g), stats, QuantizeOptions{}, &info);
   REQUIRE(qg.ok());
   bool found = false;
   for (auto& f : info.float_nodes) found |= f.find("c2o") != std::string::npos && f.find("never observed") != std::string::npos;
@@ -343,13 +336,13 @@ TEST_CASE("never-observed value: the node falls back to fp32 with a warning; emp
   REQUIRE_OK(r1);
 
   CalibrationSet empty;
-  auto r = collect_statistics(runner(g), "x", empty, 8, true);
+  auto r = collect_statistics(runner(g), empty, 8, true);
   REQUIRE(!r.ok());
   CHECK(r.error().message.find("empty") != std::string::npos);
   // NaN in image 5 is named
   Tensor bad = calib.clone();
   bad.data<float>()[5 * 64 + 3] = NAN;
-  auto rn = collect_statistics(runner(g), "x", make_set(bad), 3, true);
+  auto rn = collect_statistics(runner(g), make_set(bad), 3, true);
   REQUIRE(!rn.ok());
   CHECK(rn.error().message.find("image 5") != std::string::npos);
 }
@@ -364,8 +357,8 @@ TEST_CASE("batch size and image order do not change the quantized graph") {
     QuantizeOptions o;
     o.act.method = m;
     o.bias_correction = true;
-    auto a = quantize_graph(g, calibrate(g, calib, 8), o);
-    auto b = quantize_graph(g, calibrate(g, rev, 5), o);
+    auto a = quantize_graph(prepared(g), calibrate(g, calib, 8), o);
+    auto b = quantize_graph(prepared(g), calibrate(g, rev, 5), o);
     REQUIRE(a.ok());
     REQUIRE(b.ok());
     for (auto& kv : a->values) {

@@ -26,11 +26,11 @@ struct CalibrationSet {
 };
 
 using ValueSink = std::function<void(const std::string& name, const Tensor& value)>;
-// Runs the fp32 model on one batch; calls sink for every value it produces.
+// Runs the fp32 model on one batch; calls sink for every graph input and every value it produces (the
+// contract of Executor::run with an observer).
 using Fp32Runner = std::function<Status(const Tensor& batch, const ValueSink& sink)>;
 
 inline Result<std::map<std::string, TensorStats>> collect_statistics(const Fp32Runner& run,
-                                                                     const std::string& input_name,
                                                                      const CalibrationSet& data, int64_t batch_size,
                                                                      bool histograms) {
   if (data.count <= 0) return make_error("the calibration set is empty");
@@ -60,7 +60,6 @@ inline Result<std::map<std::string, TensorStats>> collect_statistics(const Fp32R
         if (!first.ok()) return;
         first = pass == 0 ? obs.observe_range(name, t, e - b, b) : obs.observe_histogram(name, t);
       };
-      sink(input_name, x);
       QF_RETURN_IF_ERROR(run(x, sink));
       if (!first.ok()) return first.error();
     }

@@ -1,8 +1,8 @@
 // qforge/quant/float_ops.hpp — fp32 fallback nodes of a QGraph: builds one fp32 op kernel for one Node.
 //
-// Contract: build_float_kernel(node, constants, opset) looks the node's op_type up in the fp32 op table
-// (graph/ops), passes initializer inputs as constants and every other input as a float32 value of unknown
-// shape, and returns the immutable kernel (or the factory's error). Used by the int8 executor for --exclude'd
+// Contract: build_float_kernel(node, constants, opset) looks the node's op_type up in float_op_table() (the fp32
+// executor's table, graph/ops/registry.hpp, plus the ONNX quantization ops of onnx_qops.hpp), passes initializer inputs as constants and every other input as a value of unknown shape
+// and the dtype `dtypes` gives (float32 when absent), and returns the immutable kernel (or the factory's error). Used by the int8 executor for --exclude'd
 // nodes and ops without an int8 version.
 #pragma once
 #include <map>
@@ -11,25 +11,16 @@
 
 #include "qforge/core/error.hpp"
 #include "qforge/graph/ir.hpp"
-#include "qforge/graph/ops/conv.hpp"
-#include "qforge/graph/ops/elementwise.hpp"
-#include "qforge/graph/ops/gemm.hpp"
-
 #include "qforge/graph/ops/op.hpp"
-#include "qforge/graph/ops/pool.hpp"
+#include "qforge/graph/ops/registry.hpp"
 #include "qforge/quant/onnx_qops.hpp"
 
 namespace qforge::quant {
 
 inline const ops::OpTable& float_op_table() {
   static const ops::OpTable table = [] {
-    ops::OpTable t;
-    ops::add_conv_ops(t);
-    ops::add_elementwise_ops(t);
-    ops::add_gemm_ops(t);
-
-    ops::add_pool_ops(t);
-    add_onnx_quant_ops(t);
+    ops::OpTable t = ops::op_table();  // the fp32 executor's ops
+    add_onnx_quant_ops(t);              // + QuantizeLinear, DequantizeLinear, QLinearConv, ... (onnx_qops.hpp)
     return t;
   }();
   return table;
@@ -37,7 +28,8 @@ inline const ops::OpTable& float_op_table() {
 
 inline Result<std::shared_ptr<ops::OpKernel>> build_float_kernel(const Node& n,
                                                                  const std::map<std::string, Tensor>& constants,
-                                                                 int64_t opset) {
+                                                                 int64_t opset,
+                                                                 const std::map<std::string, DType>* dtypes = nullptr) {
   const auto& table = float_op_table();
   auto it = table.find(n.op_type);
   if (it == table.end() || !n.domain.empty())
@@ -55,6 +47,9 @@ inline Result<std::shared_ptr<ops::OpKernel>> build_float_kernel(const Node& n,
       metas[k].has_shape = true;
       metas[k].shape = c->second.shape();
       metas[k].value = c->second;
+    } else if (dtypes) {
+      auto d = dtypes->find(n.inputs[k]);
+      if (d != dtypes->end()) metas[k].dtype = d->second;
     }
     bc.in.push_back(&metas[k]);
   }

@@ -346,7 +346,10 @@ class QExecutor {
           return make_error("attribute 'perm' must have one entry per input dim");
         return Status::Ok();
       case QOp::Float: {
-        auto k = build_float_kernel(n.float_node, g_->initializers, g_->opset);
+        std::map<std::string, DType> dt;
+        for (auto& in : n.inputs)
+          if (auto v = g_->value(in)) dt[in] = v->quantized ? v->q.dtype : v->dtype;
+        auto k = build_float_kernel(n.float_node, g_->initializers, g_->opset, &dt);
         if (!k.ok()) return k.error();
         st.kernel = std::move(k).value();
         return Status::Ok();

@@ -90,6 +90,7 @@ struct QValue {
   QParams q;           // when quantized
   int rank = -1;       // logical rank (-1 unknown)
   std::string source;  // fp32 value this stands for
+  DType dtype = DType::f32;  // stored dtype of a non-quantized value (float32 unless an fp32 node makes ints)
   bool nhwc() const { return quantized && rank == 4; }
 };
 
