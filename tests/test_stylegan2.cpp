@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "generators/stylegan2/stylegan2_generator.hpp"
 #include "qforge/core/numpy_random.hpp"
+#include "qforge/core/rng.hpp"
 #include "qforge/io/tensor_file.hpp"
 
 using namespace qforge;
@@ -88,6 +90,59 @@ TEST_CASE("numpy RandomState: randn / random_sample bit-exact against numpy") {
   CHECK(r.standard_normal() == first);
 }
 
+TEST_CASE("stylegan2 sgemm: every available kernel against a double-precision reference at tile edges") {
+  using namespace qforge::gen::sg2;
+  CounterRng rng(7);
+  uint64_t ctr = 0;
+  // (M, N, K): tails around MR (4/6/8), NR (16/48), the K block (256) and the N block (480); strided/offset B rows
+  const int64_t shapes[][3] = {{1, 1, 1},   {3, 17, 5},    {7, 47, 9},     {8, 48, 256}, {9, 49, 257},
+                               {13, 95, 300}, {16, 481, 33}, {25, 1000, 520}, {6, 16, 3}};
+  for (SgemmKind kind : {SgemmKind::scalar, SgemmKind::avx2, SgemmKind::avx512}) {
+    if (!sgemm_kind_available(kind)) {
+      MESSAGE("sgemm kernel ", sgemm_kind_name(kind), " not available on this CPU: skipped");
+      continue;
+    }
+    for (auto& sh : shapes) {
+      const int64_t M = sh[0], N = sh[1], K = sh[2];
+      CAPTURE(sgemm_kind_name(kind));
+      CAPTURE(M);
+      CAPTURE(N);
+      CAPTURE(K);
+      const int64_t lda = K + 3, ldb = N + 5, ldc = N + 2;
+      std::vector<float> A(size_t(M * lda)), B(size_t((K + 2) * ldb)), C(size_t(M * ldc), 0.5f);
+      for (auto& v : A) v = rng.normal(ctr++);
+      for (auto& v : B) v = rng.normal(ctr++);
+      // B row k starts at offset (k*ldb + (k % 3)): a non-uniform row-offset table, as the implicit im2col uses
+      std::vector<int64_t> off(static_cast<size_t>(K));
+      for (int64_t k = 0; k < K; ++k) off[size_t(k)] = k * ldb + (k % 3);
+      PackedA pa = PackedA::pack(A.data(), M, K, lda, kind);
+      for (bool acc : {false, true}) {
+        std::vector<float> Cw = C;
+        sgemm(pa, N, B.data(), off.data(), Cw.data(), ldc, acc, 2);
+        double worst = 0;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double r = acc ? 0.5 : 0.0, mag = 0;
+            for (int64_t k = 0; k < K; ++k) {
+              double t = double(A[size_t(i * lda + k)]) * double(B[size_t(off[size_t(k)] + j)]);
+              r += t;
+              mag += std::fabs(t);
+            }
+            worst = std::max(worst, std::fabs(r - Cw[size_t(i * ldc + j)]) / (mag + 1.0));
+          }
+        CHECK(worst < 1e-6);
+        // the padding columns of C are untouched
+        for (int64_t i = 0; i < M; ++i) CHECK(Cw[size_t(i * ldc + N)] == 0.5f);
+      }
+      // thread count does not change the bits
+      std::vector<float> C1(size_t(M * ldc)), C2(size_t(M * ldc));
+      sgemm(pa, N, B.data(), off.data(), C1.data(), ldc, false, 1);
+      sgemm(pa, N, B.data(), off.data(), C2.data(), ldc, false, 2);
+      CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("stylegan2: native generator equals the PyTorch reference (skip, resnet, orig)") {
   for (std::string arch : {"skip", "resnet", "orig"}) {
     CAPTURE(arch);
@@ -111,6 +166,21 @@ TEST_CASE("stylegan2: native generator equals the PyTorch reference (skip, resne
                           {"img.const.psi0.5.cut3", 0.5f, 3, sg2::NoiseMode::constant}};
     for (const Case& k : cases) {
       CAPTURE(k.key);
+      // every GEMM kernel this CPU has gives the reference images
+      for (sg2::SgemmKind kind : {sg2::SgemmKind::scalar, sg2::SgemmKind::avx2}) {
+        if (!sg2::sgemm_kind_available(kind)) continue;
+        auto mk = StyleGan2Model::load(data_path(std::string("tiny_") + arch + ".qf"), kind);
+        REQUIRE(mk.ok());
+        StyleGan2Options o;
+        o.truncation_psi = k.psi;
+        o.truncation_cutoff = k.cutoff;
+        o.noise = k.mode;
+        auto img = mk->run(z, c, o);
+        REQUIRE(img.ok());
+        double e = max_abs_diff(*img, g.tensors.at(k.key));
+        CHECK(e <= 1e-4);
+        worst = std::max(worst, e);
+      }
       for (int threads : {1, 2}) {
         StyleGan2Options o;
         o.truncation_psi = k.psi;
