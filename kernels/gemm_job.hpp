@@ -74,4 +74,16 @@ struct GemmJob {
   }
 };
 
+// A depthwise conv call as the per-ISA kernels see it. Per-channel constants in natural channel order.
+struct DwJob {
+  const ConvRows* conv = nullptr;  // taps = kernel_h·kernel_w, pixel_stride = C, x at channel 0
+  int C = 0;
+  const int8_t* w = nullptr;       // packed by pack_dw_weights for the ISA
+  const int32_t* cbias = nullptr;  // bias − zp'·Σ_t w, C entries
+  const float* scale = nullptr;    // C entries or null (= 1)
+  float lo = 0.f, hi = 255.f;
+  int32_t out_zp = 0;
+  void* y = nullptr;               // NHWC output, pixel stride C
+};
+
 }  // namespace qforge::kernels

@@ -75,7 +75,7 @@ void check_one(Isa isa, const Problem& pr, int32_t a_zp, uint64_t seed, bool rel
       if (!bad) first = i;
       ++bad;
     }
-  INFO(what, " isa=", isa_name(isa), " M=", M, " N=", N, " K=", K, " zp=", a_zp, " relu=", relu, " threads=", threads,
+  INFO(what, " isa=", std::string(isa_name(isa)), " M=", M, " N=", N, " K=", K, " zp=", a_zp, " relu=", relu, " threads=", threads,
        " first bad at row ", first / ldc, " col ", first % ldc);
   CHECK(bad == 0);
 }
@@ -132,7 +132,7 @@ TEST_CASE("qgemm: extreme operands 255 x -128 over a long K stay exact (no 16-bi
     std::vector<int32_t> want(size_t(M) * N), got(size_t(M) * N);
     ref::qgemm<uint8_t, int32_t>(M, N, K, A.data(), K, 0, W.data(), K, Epilogue{}, want.data(), N);
     qgemm<uint8_t, int32_t>(M, N, K, A.data(), K, 0, pw, Epilogue{}, got.data(), N, 1);
-    INFO("isa=", isa_name(isa));
+    INFO("isa=", std::string(isa_name(isa)));
     CHECK(want[1] == 255 * -128 * K);
     CHECK(got == want);
     // int8 activations at −128 with zero point 127: every (A − zp) is −255.
@@ -158,7 +158,7 @@ TEST_CASE("qgemm: results are identical with 1 and 2 threads") {
       qgemm<uint8_t, uint8_t>(p.M, p.N, p.K, A.data(), p.K, 17, pw, ep, c1.data(), p.N, 1);
       qgemm<uint8_t, uint8_t>(p.M, p.N, p.K, A.data(), p.K, 17, pw, ep, c2.data(), p.N, 2);
       ref::qgemm<uint8_t, uint8_t>(p.M, p.N, p.K, A.data(), p.K, 17, W.data(), p.K, ep, cr.data(), p.N);
-      INFO("isa=", isa_name(isa), " M=", p.M, " N=", p.N, " K=", p.K);
+      INFO("isa=", std::string(isa_name(isa)), " M=", p.M, " N=", p.N, " K=", p.K);
       CHECK(c1 == c2);
       CHECK(c1 == cr);
     }

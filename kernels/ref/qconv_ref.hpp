@@ -1,5 +1,5 @@
 // kernels/ref/qconv_ref.hpp — scalar reference of the int8 NHWC convolutions (general k×k with groups, and
-// depthwise 3×3), the truth the fast conv kernels are tested against bit for bit.
+// depthwise), the truth the fast conv kernels are tested against bit for bit.
 //
 // Layouts: input x is NHWC (batch, in_h, in_w, in_c), u8 or s8 activations with zero point x_zp; weights are in
 // ONNX order OIHW: w[out_c][in_c / groups][kernel_h][kernel_w], int8, symmetric; output y is NHWC
@@ -67,10 +67,10 @@ void qconv2d_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const int8_t* 
         }
 }
 
-// Depthwise 3×3 (groups = in_c = out_c, kernel 3×3, any stride/pad/dilation): the twin of the fast depthwise
-// kernel. w is [C][3][3] (ONNX [C][1][3][3]).
+// Depthwise (groups = in_c = out_c, any kernel size, stride, pad, dilation): the twin of the fast depthwise
+// kernels. w is [C][kernel_h][kernel_w] (ONNX [C][1][kh][kw]).
 template <class TA, class TC>
-void qdwconv3x3_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const int8_t* w, const Epilogue& ep, TC* y) {
+void qdwconv_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const int8_t* w, const Epilogue& ep, TC* y) {
   qconv2d_nhwc<TA, TC>(p, x, x_zp, w, ep, y);
 }
 

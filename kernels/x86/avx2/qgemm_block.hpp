@@ -38,9 +38,9 @@ QF_AVX2_FN __m256i tail_mask(int valid) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
 }
 
-// Epilogue of one vector of 8 columns (n .. n+7, `valid` of them real) of one output row.
-template <class TC>
-QF_AVX2_FN void store8(__m256i acc, const GemmJob& j, int n, int valid, TC* c) {
+// Epilogue of one vector of 8 columns (n .. n+7, `valid` of them real) of one output row. J: GemmJob or DwJob.
+template <class TC, class J>
+QF_AVX2_FN void store8(__m256i acc, const J& j, int n, int valid, TC* c) {
   const bool full = valid >= 8;
   const __m256i mk = full ? _mm256_set1_epi32(-1) : tail_mask(valid);
   const __m256i v = _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(j.cbias + n)));

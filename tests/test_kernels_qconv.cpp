@@ -1,0 +1,166 @@
+// int8 NHWC convolutions (implicit GEMM and depthwise) vs the scalar reference, bit for bit, on every ISA this
+// CPU has: 3×3/1×1/5×5, strides, dilation, asymmetric padding, groups, channel counts around the vector widths,
+// every output type, u8 and s8 activations with extreme values, 1 vs 2 threads.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "qforge/core/cpu.hpp"
+#include "qforge/core/rng.hpp"
+#include <kernels/qconv.hpp>
+
+using namespace qforge;
+using namespace qforge::kernels;
+
+namespace {
+
+template <class T>
+std::vector<T> make_operand(size_t n, uint64_t seed) {
+  CounterRng rng(seed);
+  std::vector<T> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t r = rng.u32(i);
+    uint8_t b = (r % 100) < 40 ? ((r >> 8) & 1 ? 0xFF : 0x00) : uint8_t(r >> 16);
+    if (std::is_signed_v<T>) b ^= 0x80;
+    std::memcpy(&v[i], &b, 1);
+  }
+  return v;
+}
+
+ConvParams conv(int batch, int h, int w, int c, int oc, int k, int stride, int pad, int groups = 1, int dil = 1) {
+  ConvParams p;
+  p.batch = batch;
+  p.in_h = h;
+  p.in_w = w;
+  p.in_c = c;
+  p.out_c = oc;
+  p.kernel_h = p.kernel_w = k;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.groups = groups;
+  p.dilation_h = p.dilation_w = dil;
+  return p;
+}
+
+template <class TA, class TC>
+void check_conv(Isa isa, const ConvParams& p, int32_t zp, uint64_t seed, int threads, bool relu = false) {
+  REQUIRE(p.valid());
+  const size_t xs = size_t(p.batch) * p.in_h * p.in_w * p.in_c;
+  const size_t ws = size_t(p.out_c) * (p.in_c / p.groups) * p.kernel_h * p.kernel_w;
+  const size_t ys = size_t(p.batch) * p.out_h() * p.out_w() * p.out_c;
+  const auto x = make_operand<TA>(xs, seed);
+  const auto w = make_operand<int8_t>(ws, seed + 1);
+  std::vector<int32_t> bias(size_t(p.out_c));
+  std::vector<float> scale(size_t(p.out_c));
+  CounterRng rng(seed + 2);
+  const int K = (p.in_c / p.groups) * p.kernel_h * p.kernel_w;
+  for (int n = 0; n < p.out_c; ++n) {
+    bias[size_t(n)] = int32_t(rng.u32(n) % 20001) - 10000;
+    scale[size_t(n)] = (n % 7 == 0) ? 0.5f : 1.0f / float(16 + rng.u32(n + 500) % (K * 48 + 1));
+  }
+  Epilogue ep;
+  ep.bias = bias.data();
+  ep.scale = scale.data();
+  if constexpr (std::is_same_v<TC, uint8_t>) {
+    ep.out_zp = 7;
+    ep.qmin = relu ? 7 : 0;
+    ep.qmax = 255;
+  } else if constexpr (std::is_same_v<TC, int8_t>) {
+    ep.out_zp = -3;
+    ep.qmin = relu ? -3 : -128;
+    ep.qmax = 127;
+  }
+  std::vector<TC> want(ys), got(ys, TC(1));
+  ref::qconv2d_nhwc<TA, TC>(p, x.data(), zp, w.data(), ep, want.data());
+  const PackedConv pc = pack_conv_weights(p, w.data(), isa);
+  qconv2d_nhwc<TA, TC>(p, x.data(), zp, pc, ep, got.data(), threads);
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < ys; ++i)
+    if (std::memcmp(&want[i], &got[i], sizeof(TC)) != 0) {
+      if (!bad) first = i;
+      ++bad;
+    }
+  INFO("isa=", std::string(isa_name(isa)), " in=", p.batch, "x", p.in_h, "x", p.in_w, "x", p.in_c, " oc=", p.out_c, " k=",
+       p.kernel_h, " s=", p.stride_h, " pad=", p.pad_top, "/", p.pad_left, "/", p.pad_bottom, "/", p.pad_right,
+       " g=", p.groups, " d=", p.dilation_h, " zp=", zp, " threads=", threads, " TA=", sizeof(TA) == 1 && std::is_signed_v<TA> ? "s8" : "u8",
+       " TC size=", sizeof(TC), " first bad pixel ", first / p.out_c, " ch ", first % p.out_c);
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("qconv: implicit-GEMM convolutions match the reference on every ISA") {
+  std::vector<ConvParams> shapes = {
+      conv(1, 9, 11, 64, 48, 3, 1, 1),   // channels a multiple of the dot width
+      conv(2, 8, 7, 3, 17, 3, 2, 1),     // first-layer style: 3 channels, stride 2
+      conv(1, 6, 6, 5, 33, 3, 1, 0),     // odd channels, no padding
+      conv(1, 7, 9, 19, 65, 1, 1, 0),    // pointwise (plain GEMM path)
+      conv(1, 7, 9, 16, 49, 1, 2, 0),    // 1×1 stride 2 (indirect path)
+      conv(1, 9, 9, 12, 20, 3, 1, 2, 2, 2),  // groups 2, dilation 2
+      conv(1, 10, 10, 8, 24, 5, 1, 2),   // 5×5
+      conv(1, 1, 1, 1280, 100, 1, 1, 0), // batch-1 FC as a conv
+  };
+  ConvParams asym = conv(1, 8, 10, 24, 40, 3, 2, 0);
+  asym.pad_top = 0;
+  asym.pad_left = 1;
+  asym.pad_bottom = 2;
+  asym.pad_right = 1;
+  shapes.push_back(asym);
+  uint64_t seed = 100;
+  for (Isa isa : available_isas()) {
+    for (const ConvParams& p : shapes) {
+      check_conv<uint8_t, uint8_t>(isa, p, 128, seed++, 1);
+      check_conv<uint8_t, int32_t>(isa, p, 255, seed++, 2);
+      check_conv<int8_t, int8_t>(isa, p, -128, seed++, 1, true);
+      check_conv<int8_t, float>(isa, p, 5, seed++, 2);
+    }
+    for (int32_t zp : {0, 1, 128, 255}) check_conv<uint8_t, uint8_t>(isa, shapes[0], zp, seed++, 1, zp == 1);
+  }
+}
+
+TEST_CASE("qconv: depthwise convolutions match the reference on every ISA") {
+  std::vector<ConvParams> shapes;
+  for (int C : {1, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 130, 200})
+    shapes.push_back(conv(1, 7, 6, C, C, 3, 1, 1, C));
+  shapes.push_back(conv(2, 9, 8, 96, 96, 3, 2, 1, 96));  // stride 2, batch 2
+  shapes.push_back(conv(1, 11, 11, 72, 72, 5, 1, 2, 72));  // 5×5
+  shapes.push_back(conv(1, 8, 8, 40, 40, 3, 1, 2, 40, 2)); // dilation 2
+  ConvParams asym = conv(1, 6, 9, 64, 64, 3, 2, 0, 64);
+  asym.pad_bottom = 1;
+  asym.pad_right = 1;
+  shapes.push_back(asym);
+  uint64_t seed = 900;
+  for (Isa isa : available_isas()) {
+    for (const ConvParams& p : shapes) {
+      check_conv<uint8_t, uint8_t>(isa, p, 128, seed++, 1);
+      check_conv<uint8_t, uint8_t>(isa, p, 0, seed++, 2, true);
+      check_conv<uint8_t, int32_t>(isa, p, 255, seed++, 1);
+      check_conv<int8_t, int8_t>(isa, p, -128, seed++, 2);
+      check_conv<int8_t, float>(isa, p, 127, seed++, 1);
+    }
+  }
+}
+
+TEST_CASE("qconv: results are identical with 1 and 2 threads") {
+  for (Isa isa : available_isas()) {
+    for (const ConvParams& p : {conv(1, 14, 14, 64, 64, 3, 1, 1), conv(1, 14, 14, 64, 64, 3, 1, 1, 64)}) {
+      const auto x = make_operand<uint8_t>(size_t(p.in_h) * p.in_w * p.in_c, 5);
+      const auto w = make_operand<int8_t>(size_t(p.out_c) * (p.in_c / p.groups) * 9, 6);
+      std::vector<float> scale(size_t(p.out_c), 1.0f / 2048.0f);
+      Epilogue ep;
+      ep.scale = scale.data();
+      ep.out_zp = 128;
+      const PackedConv pc = pack_conv_weights(p, w.data(), isa);
+      const size_t ys = size_t(p.out_h()) * p.out_w() * p.out_c;
+      std::vector<uint8_t> y1(ys), y2(ys);
+      qconv2d_nhwc<uint8_t, uint8_t>(p, x.data(), 3, pc, ep, y1.data(), 1);
+      qconv2d_nhwc<uint8_t, uint8_t>(p, x.data(), 3, pc, ep, y2.data(), 2);
+      INFO("isa=", std::string(isa_name(isa)), " groups=", p.groups);
+      CHECK(y1 == y2);
+    }
+  }
+}
