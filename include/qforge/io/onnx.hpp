@@ -55,7 +55,7 @@ inline std::string data_type_name(int64_t t) {
                                 "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN",
                                 "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4"};
   if (t >= 0 && t < int64_t(sizeof names / sizeof names[0])) return names[t];
-  return "type " + std::to_string(t);
+  return "UNKNOWN";
 }
 
 inline Result<DType> dtype_from_onnx(int64_t t) {
@@ -68,6 +68,7 @@ inline Result<DType> dtype_from_onnx(int64_t t) {
     case kBool: return DType::boolean;
     case kUndefined: return make_error("data type is UNDEFINED (0)");
     default:
+      if (data_type_name(t) == "UNKNOWN") return make_error("unknown data type ", t);
       return make_error("unsupported data type ", data_type_name(t), " (", t,
                         "); qforge reads FLOAT, UINT8, INT8, INT32, INT64, BOOL");
   }
@@ -631,10 +632,11 @@ inline Result<std::vector<uint8_t>> encode_model(const Graph& g) {
   for (auto& v : g.inputs) graph.message_field(11, encode_value_info(v));
   for (auto& v : g.outputs) graph.message_field(12, encode_value_info(v));
 
+  // The graph goes last, so a file cut anywhere before its end is missing the graph or truncates it: every
+  // strict prefix of what we write fails to load instead of loading as a smaller valid model.
   pb::Writer model;
   model.int64_field(1, ir_version_for_opset(g.opset));
   if (!g.producer.empty()) model.string_field(2, g.producer);
-  model.message_field(7, graph);
   {
     pb::Writer op;
     op.string_field(1, "");
@@ -655,6 +657,7 @@ inline Result<std::vector<uint8_t>> encode_model(const Graph& g) {
     p.string_field(2, kv.second);
     model.message_field(14, p);
   }
+  model.message_field(7, graph);
   return std::move(model.bytes());
 }
 
