@@ -29,7 +29,8 @@ inline const ops::OpTable& float_op_table() {
 inline Result<std::shared_ptr<ops::OpKernel>> build_float_kernel(const Node& n,
                                                                  const std::map<std::string, Tensor>& constants,
                                                                  int64_t opset,
-                                                                 const std::map<std::string, DType>* dtypes = nullptr) {
+                                                                 const std::map<std::string, DType>* dtypes = nullptr,
+                                                                 std::vector<DType>* out_dtypes = nullptr) {
   const auto& table = float_op_table();
   auto it = table.find(n.op_type);
   if (it == table.end() || !n.domain.empty())
@@ -55,6 +56,7 @@ inline Result<std::shared_ptr<ops::OpKernel>> build_float_kernel(const Node& n,
   }
   auto k = it->second.factory(bc);
   if (!k.ok()) return k.error();
+  if (out_dtypes) *out_dtypes = bc.out_dtypes;
   return std::shared_ptr<ops::OpKernel>(std::move(k).value());
 }
 
