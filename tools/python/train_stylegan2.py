@@ -28,9 +28,9 @@ import stylegan2_ref as sg  # noqa: E402
 
 G_KWARGS = dict(z_dim=64, c_dim=10, w_dim=128, img_resolution=32, img_channels=1,
                 mapping_kwargs=dict(num_layers=2),
-                synthesis_kwargs=dict(channel_base=2048, channel_max=128, num_fp16_res=0, conv_clamp=256,
+                synthesis_kwargs=dict(channel_base=1024, channel_max=128, num_fp16_res=0, conv_clamp=256,
                                       architecture="skip"))
-D_KWARGS = dict(c_dim=10, img_resolution=32, img_channels=1, channel_base=2048, channel_max=128)
+D_KWARGS = dict(c_dim=10, img_resolution=32, img_channels=1, channel_base=1024, channel_max=128)
 
 
 def log(msg, path=None):
@@ -165,24 +165,15 @@ def main():
         z = torch.randn(B, G.z_dim, generator=gen)
         gen_c = eye[torch.randint(0, 10, (B,), generator=gen)]
 
-        # G step: maximise D(G(z)).
+        # D step: minimise D(G(z)), maximise D(x); lazy R1. The generated batch (with its graph) is reused by
+        # the G step below, so G runs forward once per iteration.
         G.requires_grad_(True)
-        D.requires_grad_(False)
-        opt_G.zero_grad(set_to_none=True)
-        fake = G(z, gen_c)
-        loss_G = F.softplus(-D(fake, gen_c)).mean()
-        loss_G.backward()
-        opt_G.step()
-
-        # D step: minimise D(G(z)), maximise D(x); lazy R1.
-        G.requires_grad_(False)
         D.requires_grad_(True)
+        fake = G(z, gen_c)
         opt_D.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            fake = G(torch.randn(B, G.z_dim, generator=gen), gen_c)
         do_r1 = args.r1_gamma > 0 and it % args.r1_interval == 0
         real_in = real.detach().requires_grad_(do_r1)
-        logits_fake = D(fake, gen_c)
+        logits_fake = D(fake.detach(), gen_c)
         logits_real = D(real_in, real_c)
         loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
         r1 = torch.zeros([])
@@ -192,6 +183,13 @@ def main():
             loss_D = loss_D + r1 * (args.r1_gamma / 2) * args.r1_interval
         loss_D.backward()
         opt_D.step()
+
+        # G step: maximise D(G(z)) under the updated D.
+        D.requires_grad_(False)
+        opt_G.zero_grad(set_to_none=True)
+        loss_G = F.softplus(-D(fake, gen_c)).mean()
+        loss_G.backward()
+        opt_G.step()
 
         # EMA of G.
         nimg += B
