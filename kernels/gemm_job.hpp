@@ -11,6 +11,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include <kernels/packed_weights.hpp>
 
@@ -25,21 +26,37 @@ struct ConvRows {
   int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
   int pad_top = 0, pad_left = 0;
 
+  std::vector<int64_t> tap_off;      // prepare(): byte offset of each tap from the window's top-left pixel
+
+  void prepare() {
+    tap_off.resize(size_t(kernel_h) * size_t(kernel_w));
+    for (int kh = 0; kh < kernel_h; ++kh)
+      for (int kw = 0; kw < kernel_w; ++kw)
+        tap_off[size_t(kh * kernel_w + kw)] = (int64_t(kh) * dilation_h * in_w + int64_t(kw) * dilation_w) * pixel_stride;
+  }
+
   void rows(int m0, int mr, const uint8_t** out) const {
     const int taps = kernel_h * kernel_w;
     const int hw = out_h * out_w;
     int b = m0 / hw, rem = m0 - b * hw;
     int oh = rem / out_w, ow = rem - oh * out_w;
+    const int span_h = (kernel_h - 1) * dilation_h, span_w = (kernel_w - 1) * dilation_w;
     for (int r = 0; r < mr; ++r) {
       const uint8_t* img = x + int64_t(b) * in_h * in_w * pixel_stride;
       const int ih0 = oh * stride_h - pad_top, iw0 = ow * stride_w - pad_left;
-      for (int kh = 0; kh < kernel_h; ++kh) {
-        const int ih = ih0 + kh * dilation_h;
-        for (int kw = 0; kw < kernel_w; ++kw) {
-          const int iw = iw0 + kw * dilation_w;
-          out[r * taps + kh * kernel_w + kw] =
-              (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) ? pad_row
-                                                              : img + (int64_t(ih) * in_w + iw) * pixel_stride;
+      const uint8_t** o = out + r * taps;
+      if (!tap_off.empty() && ih0 >= 0 && ih0 + span_h < in_h && iw0 >= 0 && iw0 + span_w < in_w) {
+        const uint8_t* base = img + (int64_t(ih0) * in_w + iw0) * pixel_stride;  // window inside the image
+        for (int t = 0; t < taps; ++t) o[t] = base + tap_off[size_t(t)];
+      } else {
+        for (int kh = 0; kh < kernel_h; ++kh) {
+          const int ih = ih0 + kh * dilation_h;
+          for (int kw = 0; kw < kernel_w; ++kw) {
+            const int iw = iw0 + kw * dilation_w;
+            o[kh * kernel_w + kw] = (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w)
+                                        ? pad_row
+                                        : img + (int64_t(ih) * in_w + iw) * pixel_stride;
+          }
         }
       }
       if (++ow == out_w) {

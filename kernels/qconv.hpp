@@ -42,7 +42,7 @@ namespace qforge::kernels {
 // How the depthwise weights are laid out for an ISA's kernel.
 enum class DwLayout {
   none,  // no dedicated kernel: raw OIHW weights, reference loop
-  x64,   // AVX-512 VNNI: [C/64][tap][j=0..3][64 bytes], byte 4i of vector (t, j) = w[64b + 4i + j][t]
+  x64,   // AVX-512 VNNI: [C/64][tap group g][q=0..3][64 bytes]: byte 4·(4L + i) + s = w[64b + 16L + 4q + i][4g + s]
   x8,    // AVX2: int32 [tap][round_up(C, 8)], low 16 bits = w[c][t] (int16), high 16 bits 0
   n16,   // NEON: int16 [tap][round_up(C, 16)] = w[c][t]
 };
@@ -93,12 +93,13 @@ inline PackedConv pack_conv_weights(const ConvParams& p, const int8_t* w, Isa is
     for (int c = 0; c < C; ++c)
       for (int t = 0; t < taps; ++t) pc.dw_colsum[size_t(c)] += w[size_t(c) * taps + t];
     if (pc.dw == DwLayout::x64) {
-      const int nblk = (C + 63) / 64;
-      pc.dw_data = pack_detail::aligned_bytes(size_t(nblk) * taps * 4 * 64);
+      const int nblk = (C + 63) / 64, ngroups = (taps + 3) / 4;
+      pc.dw_data = pack_detail::aligned_bytes(size_t(nblk) * ngroups * 4 * 64);
       int8_t* d = pc.dw_data.get();
       for (int c = 0; c < C; ++c) {
-        const int b = c / 64, i = (c % 64) / 4, jj = c % 4;
-        for (int t = 0; t < taps; ++t) d[((size_t(b) * taps + t) * 4 + jj) * 64 + 4 * i] = w[size_t(c) * taps + t];
+        const int b = c / 64, cc = c % 64, L = cc / 16, q = (cc % 16) / 4, i = cc % 4;
+        for (int t = 0; t < taps; ++t)
+          d[((size_t(b) * ngroups + t / 4) * 4 + q) * 64 + 4 * (4 * L + i) + t % 4] = w[size_t(c) * taps + t];
       }
     } else if (pc.dw == DwLayout::x8) {
       const size_t cp = size_t(C + 7) / 8 * 8;
@@ -162,6 +163,7 @@ inline ConvRows make_rows(const ConvParams& p, const uint8_t* x, const uint8_t* 
   r.dilation_w = p.dilation_w;
   r.pad_top = p.pad_top;
   r.pad_left = p.pad_left;
+  r.prepare();
   return r;
 }
 

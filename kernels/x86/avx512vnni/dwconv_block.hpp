@@ -1,17 +1,17 @@
 // kernels/x86/avx512vnni/dwconv_block.hpp — depthwise NHWC convolution (any kernel size) on AVX-512 VNNI.
 //
-// Scheme: 64 channels per block and 4 accumulators per output pixel. A 64-byte load of tap t's channels starting
-// at byte c0 + j (j = 0..3) puts channel c0 + 4i + j in the low byte of dword lane i; the packed weight vector
-// (t, j) holds w[c0 + 4i + j][t] in that byte and zeros in the other three, so one vpdpbusd adds exactly the
-// 16 products of channels c0 + 4i + j into accumulator j — no shuffles in the tap loop, 4 loads and 4 vpdpbusd
-// per tap and 64 channels. The epilogue works on the accumulators in that (i, j) order with per-channel
-// constants permuted the same way, then interleaves the four 16-byte results back to channel order.
+// Scheme: 64 channels per block, taps in groups of 4. The 64-byte rows of 4 taps are interleaved with two rounds
+// of byte/word unpacks (8 shuffles) so that dword lane 4L + i of vector q holds the 4 taps' bytes of channel
+// 16L + 4q + i; one vpdpbusd per q against weights packed in the same order then adds 4 taps × 16 channels.
+// A single leftover tap (3×3 = 4 + 4 + 1) is spread with one vpshufb per q instead (byte 0 of each lane).
+// Per pixel and 64 channels of a 3×3 conv: 9 loads, 20 shuffles, 12 vpdpbusd. The epilogue works in that lane
+// order (per-channel constants permuted the same way) and a 4×4 dword transpose restores channel order.
 // Zero point: Σ_t (x − zp)·w = Σ_t x·w − zp·Σ_t w, the second term folded into the per-channel bias; padding taps
 // read a row of zero-point bytes. int8 activations are flipped to u8 with XOR 0x80 (zp + 128).
 //
 // Contract: dw_block<TC, S8>(job, m0, m1) computes output pixels [m0, m1) (all channels), bit for bit what
-// ref::qdwconv_nhwc gives, for weights packed by pack_dw_weights (kernels/qconv.hpp, layout "x64"). The last
-// channel block uses masked (fault-free) loads; other blocks read up to 3 bytes of the next block (× zero weights).
+// ref::qdwconv_nhwc gives, for weights packed by pack_conv_weights (kernels/qconv.hpp, layout x64). The last
+// channel block uses masked (fault-free) loads; no load reads past a pixel's C channels.
 #pragma once
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -30,8 +30,10 @@ namespace avx512vnni {
 
 constexpr int kDwPixels = 4;   // output pixels per register tile (4 × 4 accumulators)
 constexpr int kDwBlock = 64;   // channels per block
+// Weight vectors per block: one group of 4 taps (or a single leftover tap) takes 4 vectors of 64 bytes.
+constexpr int dw_groups(int taps) { return (taps + 3) / 4; }
 
-// 64 results of one pixel and block, accumulator j lane i = channel 4i + j, into channel order.
+// 64 results of one pixel and block (accumulator q lane 4L + i = channel 16L + 4q + i) in channel order.
 template <class TC>
 QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const float* sc, const DwJob& j, int valid,
                                TC* y) {
@@ -47,10 +49,10 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
       const __m512i qi = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, x), _mm512_set1_epi32(j.out_zp));
       q[jj] = std::is_same_v<TC, uint8_t> ? _mm512_maskz_cvtusepi32_epi8(all, qi) : _mm512_maskz_cvtsepi32_epi8(all, qi);
     }
-    const __m128i a = _mm_unpacklo_epi8(q[0], q[1]), b = _mm_unpackhi_epi8(q[0], q[1]);
-    const __m128i c = _mm_unpacklo_epi8(q[2], q[3]), d = _mm_unpackhi_epi8(q[2], q[3]);
-    __m128i o[4] = {_mm_unpacklo_epi16(a, c), _mm_unpackhi_epi16(a, c), _mm_unpacklo_epi16(b, d),
-                    _mm_unpackhi_epi16(b, d)};
+    const __m128i a = _mm_unpacklo_epi32(q[0], q[1]), b = _mm_unpacklo_epi32(q[2], q[3]);
+    const __m128i c = _mm_unpackhi_epi32(q[0], q[1]), d = _mm_unpackhi_epi32(q[2], q[3]);
+    __m128i o[4] = {_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b), _mm_unpacklo_epi64(c, d),
+                    _mm_unpackhi_epi64(c, d)};
     if (valid == 64) {
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 16 * k), o[k]);
@@ -73,12 +75,42 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
       else
         _mm512_store_ps(tmp[jj], _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, v), _mm512_loadu_ps(sc + 16 * jj)));
     }
-    for (int ch = 0; ch < valid; ++ch) y[ch] = tmp[ch & 3][ch >> 2];
+    for (int ch = 0; ch < valid; ++ch) y[ch] = tmp[(ch >> 2) & 3][4 * (ch >> 4) + (ch & 3)];
+  }
+}
+
+// acc[r][q] += one group of NT (2..4) taps of pixel r, interleaved as in the header comment.
+template <int MR, int NT, bool S8>
+QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], const uint8_t* const* rows, int taps, int t, int c0,
+                               bool masked, __mmask64 mk, const int8_t* w) {
+  const __m512i flip = _mm512_set1_epi32(int32_t(0x80808080u));
+  __m512i wv[4];
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) wv[q] = _mm512_load_si512(w + q * 64);
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+    __m512i x[4];
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; ++s) {
+      if (s < NT) {
+        const uint8_t* p = rows[r * taps + t + s] + c0;
+        x[s] = masked ? _mm512_maskz_loadu_epi8(mk, p) : _mm512_loadu_si512(p);
+        if constexpr (S8) x[s] = _mm512_xor_si512(x[s], flip);
+      } else {
+        x[s] = _mm512_setzero_si512();
+      }
+    }
+    const __m512i lo01 = _mm512_unpacklo_epi8(x[0], x[1]), hi01 = _mm512_unpackhi_epi8(x[0], x[1]);
+    const __m512i lo23 = _mm512_unpacklo_epi8(x[2], x[3]), hi23 = _mm512_unpackhi_epi8(x[2], x[3]);
+    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], _mm512_unpacklo_epi16(lo01, lo23), wv[0]);
+    acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], _mm512_unpackhi_epi16(lo01, lo23), wv[1]);
+    acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], _mm512_unpacklo_epi16(hi01, hi23), wv[2]);
+    acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], _mm512_unpackhi_epi16(hi01, hi23), wv[3]);
   }
 }
 
 // MR output pixels × one 64-channel block over all taps. rows[r·taps + t] = tap t of pixel r (channel 0).
-// `masked`: the last block of the row — loads are masked to the block's real channels (no read past the pixel).
+// `masked`: the last block of the row — loads are masked to the block's real channels.
 template <int MR, bool S8, class TC>
 QF_AVX512VNNI_KERNEL void dw_tile(const uint8_t* const* rows, int taps, int c0, int valid, bool masked,
                                   const int8_t* w, const int32_t* cb, const float* sc, const DwJob& j, TC* y,
@@ -87,27 +119,41 @@ QF_AVX512VNNI_KERNEL void dw_tile(const uint8_t* const* rows, int taps, int c0, 
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int jj = 0; jj < 4; ++jj) acc[r][jj] = _mm512_setzero_si512();
+    for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_setzero_si512();
   const __m512i flip = _mm512_set1_epi32(int32_t(0x80808080u));
-  __mmask64 mk[4];
-#pragma GCC unroll 4
-  for (int jj = 0; jj < 4; ++jj) {
-    const int n = valid - jj;  // bytes of this load that are real channels of the block
-    mk[jj] = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+  const __mmask64 mk = valid >= 64 ? ~__mmask64(0) : (__mmask64(1) << valid) - 1;
+  int t = 0;
+  for (; t + 4 <= taps; t += 4) {  // full groups of 4 taps
+    dw_group<MR, 4, S8>(acc, rows, taps, t, c0, masked, mk, w);
+    w += 4 * 64;
   }
-  for (int t = 0; t < taps; ++t) {
-    __m512i wv[4];
+  if (taps - t == 3) {  // a last group of 2 or 3 taps is padded with zero rows
+    dw_group<MR, 3, S8>(acc, rows, taps, t, c0, masked, mk, w);
+    w += 4 * 64;
+    t += 3;
+  } else if (taps - t == 2) {
+    dw_group<MR, 2, S8>(acc, rows, taps, t, c0, masked, mk, w);
+    w += 4 * 64;
+    t += 2;
+  }
+  if (t < taps) {  // one leftover tap: byte 4q + i of each 16-byte lane to byte 0 of dword lane i
+    // vpshufb control for q: in every 16-byte lane, byte 4i ← byte 4q + i, the other bytes ← 0 (index −1).
+    const int32_t f = int32_t(0xFFFFFF00u);
+    const __m512i base = _mm512_setr_epi32(f, f + 1, f + 2, f + 3, f, f + 1, f + 2, f + 3, f, f + 1, f + 2, f + 3, f,
+                                           f + 1, f + 2, f + 3);
+    __m512i wv[4], sh[4];
 #pragma GCC unroll 4
-    for (int jj = 0; jj < 4; ++jj) wv[jj] = _mm512_load_si512(w + (t * 4 + jj) * 64);
+    for (int q = 0; q < 4; ++q) {
+      wv[q] = _mm512_load_si512(w + q * 64);
+      sh[q] = _mm512_add_epi32(base, _mm512_set1_epi32(4 * q));
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
       const uint8_t* p = rows[r * taps + t] + c0;
+      __m512i x = masked ? _mm512_maskz_loadu_epi8(mk, p) : _mm512_loadu_si512(p);
+      if constexpr (S8) x = _mm512_xor_si512(x, flip);
 #pragma GCC unroll 4
-      for (int jj = 0; jj < 4; ++jj) {
-        __m512i x = masked ? _mm512_maskz_loadu_epi8(mk[jj], p + jj) : _mm512_loadu_si512(p + jj);
-        if constexpr (S8) x = _mm512_xor_si512(x, flip);
-        acc[r][jj] = _mm512_dpbusd_epi32(acc[r][jj], x, wv[jj]);
-      }
+      for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], _mm512_shuffle_epi8(x, sh[q]), wv[q]);
     }
   }
 #pragma GCC unroll 4
@@ -119,20 +165,22 @@ template <class TC, bool S8>
 QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
   const int C = j.C, taps = j.conv->kernel_h * j.conv->kernel_w;
   const int nblk = (C + kDwBlock - 1) / kDwBlock;
-  // Per-channel constants in the accumulator order: entry blk·64 + 16·jj + i is channel blk·64 + 4i + jj.
+  // Per-channel constants in the accumulator order: entry blk·64 + 16q + 4L + i is channel blk·64 + 16L + 4q + i.
   std::vector<int32_t> cb(size_t(nblk) * kDwBlock, 0);
   std::vector<float> sc(size_t(nblk) * kDwBlock, 1.0f);
   for (int b = 0; b < nblk; ++b)
-    for (int jj = 0; jj < 4; ++jj)
-      for (int i = 0; i < 16; ++i) {
-        const int ch = b * kDwBlock + 4 * i + jj;
-        if (ch >= C) continue;
-        cb[size_t(b) * kDwBlock + 16 * jj + i] = j.cbias[ch];
-        if (j.scale) sc[size_t(b) * kDwBlock + 16 * jj + i] = j.scale[ch];
-      }
+    for (int q = 0; q < 4; ++q)
+      for (int L = 0; L < 4; ++L)
+        for (int i = 0; i < 4; ++i) {
+          const int ch = b * kDwBlock + 16 * L + 4 * q + i;
+          if (ch >= C) continue;
+          const size_t e = size_t(b) * kDwBlock + 16 * q + 4 * L + i;
+          cb[e] = j.cbias[ch];
+          if (j.scale) sc[e] = j.scale[ch];
+        }
   TC* Y = static_cast<TC*>(j.y);
   std::vector<const uint8_t*> rows(size_t(kDwPixels) * size_t(taps));
-  const size_t wblk = size_t(taps) * 4 * 64;
+  const size_t wblk = size_t(dw_groups(taps)) * 4 * 64;
   for (int m = m0; m < m1; m += kDwPixels) {
     const int mr = m1 - m < kDwPixels ? m1 - m : kDwPixels;
     j.conv->rows(m, mr, rows.data());

@@ -1,0 +1,184 @@
+// bm_conv — int8 NHWC convolutions (batch 1, u8 in → u8 out, requantized with a per-channel scale) on every ISA
+// this CPU has against oneDNN's int8 convolution (nhwc u8 src, s8 weights in oneDNN's preferred layout, u8 dst
+// with an output scale), in one binary. Weights are packed / reordered outside the timed loop.
+// Shapes: ResNet 3×3 stride-1 convs (64ch@56² … 512ch@7²), 1×1 convs, depthwise 3×3 (stride 1 and 2).
+// Counter GOPS = 2·MACs / s. Names: <kind>/<engine>/<shape>[/threads:2]; run once per oneDNN cap
+// (DNNL_MAX_CPU_ISA) as scripts/bench_kernels.sh does.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "qforge/core/cpu.hpp"
+#include "qforge/core/rng.hpp"
+#include <kernels/qconv.hpp>
+
+#if defined(QFORGE_HAVE_DNNL)
+#include <dnnl.hpp>
+#endif
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+using namespace qforge;
+using namespace qforge::kernels;
+
+namespace {
+
+struct ConvShape {
+  const char* kind;  // conv3x3 | conv1x1 | dw3x3
+  int C, HW, OC, k, stride;
+};
+const ConvShape kShapes[] = {
+    {"conv3x3", 64, 56, 64, 3, 1},    {"conv3x3", 128, 28, 128, 3, 1}, {"conv3x3", 256, 14, 256, 3, 1},
+    {"conv3x3", 512, 7, 512, 3, 1},   {"conv1x1", 256, 56, 64, 1, 1},  {"conv1x1", 64, 56, 256, 1, 1},
+    {"conv1x1", 1024, 14, 256, 1, 1}, {"dw3x3", 32, 112, 32, 3, 1},    {"dw3x3", 144, 56, 144, 3, 2},
+    {"dw3x3", 384, 14, 384, 3, 1},    {"dw3x3", 960, 7, 960, 3, 1},
+};
+
+ConvParams params(const ConvShape& s) {
+  ConvParams p;
+  p.in_h = p.in_w = s.HW;
+  p.in_c = s.C;
+  p.out_c = s.OC;
+  p.kernel_h = p.kernel_w = s.k;
+  p.stride_h = p.stride_w = s.stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = s.k / 2;
+  p.groups = std::string(s.kind) == "dw3x3" ? s.C : 1;
+  return p;
+}
+
+std::string shape_name(const ConvShape& s) {
+  return std::to_string(s.C) + "c" + std::to_string(s.HW) + "x" + std::to_string(s.HW) + "_" +
+         std::to_string(s.OC) + "oc_s" + std::to_string(s.stride);
+}
+
+double macs(const ConvParams& p) {
+  return double(p.out_h()) * p.out_w() * p.out_c * (p.in_c / p.groups) * p.kernel_h * p.kernel_w;
+}
+
+template <class T>
+std::vector<T> random_bytes(size_t n, uint64_t seed) {
+  CounterRng rng(seed);
+  std::vector<T> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t b = uint8_t(rng.u32(i));
+    std::memcpy(&v[i], &b, 1);
+  }
+  return v;
+}
+
+void BM_qforge(benchmark::State& st, Isa isa, ConvShape s, int threads) {
+  const ConvParams p = params(s);
+  const auto x = random_bytes<uint8_t>(size_t(p.in_h) * p.in_w * p.in_c, 1);
+  const auto w = random_bytes<int8_t>(size_t(p.out_c) * (p.in_c / p.groups) * p.kernel_h * p.kernel_w, 2);
+  std::vector<float> scale(size_t(p.out_c), 1.0f / 4096.0f);
+  std::vector<int32_t> bias(size_t(p.out_c), 100);
+  Epilogue ep;
+  ep.scale = scale.data();
+  ep.bias = bias.data();
+  ep.out_zp = 128;
+  std::vector<uint8_t> y(size_t(p.out_h()) * p.out_w() * p.out_c);
+  const PackedConv pc = pack_conv_weights(p, w.data(), isa);
+  for (auto _ : st) {
+    qconv2d_nhwc<uint8_t, uint8_t>(p, x.data(), 128, pc, ep, y.data(), threads);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  st.counters["GOPS"] = benchmark::Counter(2.0 * macs(p) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(isa_name(isa));
+}
+
+#if defined(QFORGE_HAVE_DNNL)
+const char* dnnl_isa_name() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx2: return "dnnl:avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "dnnl:avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "dnnl:avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "dnnl:avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "dnnl:avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "dnnl:avx512_core_amx";
+    default: return "dnnl:other";
+  }
+}
+
+void BM_dnnl(benchmark::State& st, ConvShape s, int threads) {
+#if defined(_OPENMP)
+  omp_set_num_threads(threads);
+#endif
+  using namespace dnnl;
+  using dt = memory::data_type;
+  using tag = memory::format_tag;
+  const ConvParams p = params(s);
+  engine eng(engine::kind::cpu, 0);
+  stream strm(eng);
+  const int G = p.groups;
+  const memory::dims src_d = {1, p.in_c, p.in_h, p.in_w}, dst_d = {1, p.out_c, p.out_h(), p.out_w()};
+  const memory::dims w_d = G > 1 ? memory::dims{G, p.out_c / G, p.in_c / G, p.kernel_h, p.kernel_w}
+                                 : memory::dims{p.out_c, p.in_c, p.kernel_h, p.kernel_w};
+  const memory::dims strides = {p.stride_h, p.stride_w}, dil = {0, 0}, pl = {p.pad_top, p.pad_left},
+                     pr = {p.pad_bottom, p.pad_right};
+  memory::desc src_md(src_d, dt::u8, tag::nhwc), dst_md(dst_d, dt::u8, tag::nhwc), w_any(w_d, dt::s8, tag::any);
+  memory::desc w_user(w_d, dt::s8, G > 1 ? tag::goihw : tag::oihw);
+  primitive_attr attr;
+  attr.set_output_scales(2, std::vector<float>(size_t(p.out_c), 1.0f / 4096.0f));  // per output channel
+  convolution_forward::primitive_desc pd;
+  try {
+    pd = convolution_forward::primitive_desc(
+        convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_md, w_any, dst_md,
+                                  strides, dil, pl, pr),
+        attr, eng);
+  } catch (const dnnl::error& e) {
+    st.SkipWithError(e.what());
+    return;
+  }
+  auto xb = random_bytes<uint8_t>(size_t(p.in_h) * p.in_w * p.in_c, 1);
+  auto wb = random_bytes<int8_t>(size_t(p.out_c) * (p.in_c / G) * p.kernel_h * p.kernel_w, 2);
+  memory src(src_md, eng, xb.data()), wu(w_user, eng, wb.data());
+  memory wp(pd.weights_desc(), eng), dst(pd.dst_desc(), eng);
+  reorder(wu, wp).execute(strm, wu, wp);
+  convolution_forward prim(pd);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wp}, {DNNL_ARG_DST, dst}};
+  for (auto _ : st) {
+    prim.execute(strm, args);
+    strm.wait();
+  }
+  st.counters["GOPS"] = benchmark::Counter(2.0 * macs(p) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(std::string(dnnl_isa_name()) + " " + pd.impl_info_str());
+}
+#endif
+
+void register_all() {
+  for (int threads : {1, 2}) {
+    const std::string suffix = threads == 1 ? "" : "/threads:2";
+    auto fin = [&](benchmark::internal::Benchmark* b) {
+      b->Unit(benchmark::kMicrosecond);
+      if (threads > 1) b->UseRealTime();
+    };
+    for (const ConvShape& s : kShapes) {
+      const std::string kind = s.kind;
+      for (Isa isa : available_isas()) {
+        if (isa == Isa::ref) continue;
+        fin(benchmark::RegisterBenchmark((kind + "/qforge_" + isa_name(isa) + "/" + shape_name(s) + suffix).c_str(),
+                                         BM_qforge, isa, s, threads));
+      }
+#if defined(QFORGE_HAVE_DNNL)
+      fin(benchmark::RegisterBenchmark((kind + "/dnnl/" + shape_name(s) + suffix).c_str(), BM_dnnl, s, threads));
+#endif
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
