@@ -201,7 +201,7 @@ struct SynthesisNet {
     for (const SynthBlock& B : blocks) {
       const int64_t pin = frame_size(B.res / (B.cin ? 2 : 1), pad), pout = frame_size(B.res, pad);
       int64_t f = 3 * B.cout * pout;  // x, xn, acc
-      if (B.cin) f += 2 * B.cin * pin + B.cout * 9 * pin;  // xmod + up-conv GEMM output
+      if (B.cin) f += 2 * B.cin * pin + B.cout * B.conv0.k * B.conv0.k * pin;  // xmod + up-conv GEMM output
       if (B.has_skip) f += B.cout * pout;
       m = std::max(m, f);
     }
