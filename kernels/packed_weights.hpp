@@ -36,7 +36,7 @@ struct PackLayout {
 
 inline PackLayout pack_layout(Isa isa) {
   switch (isa) {
-    case Isa::avx512vnni: return {48, 16, 4, 4, 1, true};
+    case Isa::avx512vnni: return {64, 16, 4, 4, 1, true};
     case Isa::amx: return {32, 16, 4, 64, 1, true};
     case Isa::avxvnni: return {24, 8, 4, 4, 1, true};
     case Isa::avx2: return {24, 8, 2, 4, 2, false};

@@ -1,8 +1,8 @@
 // kernels/x86/avx512vnni/qgemm_block.hpp — u8×s8 GEMM micro-kernels on AVX-512 VNNI (vpdpbusd zmm).
 //
 // Contract: block<TC, S8>(job, m0, m1, p0, p1) computes rows [m0, m1) × panels [p0, p1) of a GemmJob whose
-// weights were packed for Isa::avx512vnni (panels of 48 columns, K in groups of 4 bytes per column), bit for bit
-// what ref::qgemm gives. Register tile: up to 8 rows × 3 zmm (48 columns) of int32 accumulators held over the
+// weights were packed for Isa::avx512vnni (panels of 64 columns, K in groups of 4 bytes per column), bit for bit
+// what ref::qgemm gives. Register tile: up to 6 rows × 4 zmm (64 columns) of int32 accumulators held over the
 // whole K loop; one 4-byte broadcast of A per row and K step, int8 activations flipped to u8 with XOR 0x80.
 // Row tails use a smaller tile, column tails masked stores; K tails (seg % 4) a zero-extended partial read that
 // never touches bytes past the segment. Batch-1 rows (M = 1) run 4 panels at once (12 independent chains).
@@ -28,8 +28,8 @@
 
 namespace qforge::kernels::avx512vnni {
 
-constexpr int kMR = 8;   // rows per register tile
-constexpr int kNV = 3;   // zmm columns per register tile (48 columns = one packed panel)
+constexpr int kMR = 6;   // rows per register tile
+constexpr int kNV = 4;   // zmm columns per register tile (64 columns = one packed panel)
 constexpr int kGemvPanels = 4;
 
 
@@ -86,6 +86,10 @@ QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, co
     const uint8_t* a[MR];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) a[r] = rows[r * taps + t];
+    if (t + 1 < taps) {  // the next tap's rows are elsewhere in the image: start fetching them now
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[r * taps + t + 1]), _MM_HINT_T0);
+    }
     for (int k = 0; k < seg4; k += 4) {
       __m512i b[NV];
 #pragma GCC unroll 4
@@ -119,7 +123,7 @@ QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, co
     for (int v = 0; v < NV; ++v) store16<TC>(acc[r][v], j, n0 + 16 * v, valid - 16 * v, c + r * ldc + 16 * v);
 }
 
-// One row against P full panels (P·48 columns, 3·P independent accumulator chains): the batch-1 path.
+// One row against P full panels (P·64 columns, 4·P independent accumulator chains): the batch-1 path.
 // Panels are `pstride` bytes apart; a plain GEMM row (taps = 1).
 template <int P, bool S8, class TC>
 QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, size_t pstride, const GemmJob& j, int n0,
@@ -153,7 +157,7 @@ QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, 
 #pragma GCC unroll 8
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
-    for (int v = 0; v < kNV; ++v) store16<TC>(acc[p][v], j, n0 + 48 * p + 16 * v, 16, c + 48 * p + 16 * v);
+    for (int v = 0; v < kNV; ++v) store16<TC>(acc[p][v], j, n0 + 16 * kNV * p + 16 * v, 16, c + 16 * kNV * p + 16 * v);
 }
 
 template <int MR, bool S8, class TC>
@@ -162,7 +166,8 @@ QF_AVX512VNNI_FN void tile_nv(int nv, const uint8_t* const* rows, int taps, int 
   switch (nv) {
     case 1: tile<MR, 1, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
     case 2: tile<MR, 2, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    default: tile<MR, 3, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 3: tile<MR, 3, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    default: tile<MR, 4, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
   }
 }
 
@@ -175,9 +180,7 @@ QF_AVX512VNNI_FN void tile_any(int mr, int nv, const uint8_t* const* rows, int t
     case 3: tile_nv<3, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
     case 4: tile_nv<4, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
     case 5: tile_nv<5, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 6: tile_nv<6, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 7: tile_nv<7, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    default: tile_nv<8, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    default: tile_nv<6, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
   }
 }
 
