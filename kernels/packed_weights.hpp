@@ -32,20 +32,22 @@ struct PackLayout {
   int kblock = 4;       // kp is a multiple of this
   int elem_bytes = 1;   // 1: int8, 2: int16 (sign-extended)
   bool colsums = true;  // kernel needs Σ_k W (zero-point term) — false when A is packed as (A - zp)
+  // The kernel multiplies A + shift instead of A (XOR 0x80 moves u8 to s8 or back): zp' = a_zp + shift.
+  int32_t shift_u8 = 0, shift_s8 = 128;
 };
 
 inline PackLayout pack_layout(Isa isa) {
   switch (isa) {
-    case Isa::avx512vnni: return {64, 16, 4, 4, 1, true};
-    case Isa::amx: return {32, 16, 4, 64, 1, true};
-    case Isa::avxvnni: return {24, 8, 4, 4, 1, true};
-    case Isa::avx2: return {24, 8, 2, 4, 2, false};
-    case Isa::dotprod: return {16, 4, 4, 4, 1, true};
-    case Isa::i8mm: return {16, 4, 4, 4, 1, true};
-    case Isa::neon: return {16, 4, 4, 4, 1, true};
+    case Isa::avx512vnni: return {64, 16, 4, 4, 1, true, 0, 128};  // u8 domain (vpdpbusd)
+    case Isa::amx: return {32, 16, 4, 64, 1, true, 0, 128};
+    case Isa::avxvnni: return {24, 8, 4, 4, 1, true, 0, 128};
+    case Isa::avx2: return {24, 8, 2, 4, 2, false, 0, 0};         // A packed as (A − zp) in int16
+    case Isa::dotprod:
+    case Isa::i8mm:
+    case Isa::neon: return {16, 4, 4, 4, 1, true, -128, 0};       // s8 domain (sdot / smull)
     case Isa::ref: break;
   }
-  return {1, 1, 1, 1, 1, false};
+  return {1, 1, 1, 1, 1, false, 0, 0};
 }
 
 struct PackedWeights {

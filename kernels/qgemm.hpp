@@ -51,7 +51,8 @@ IsaKernels block_fn(Isa isa) {
     case Isa::avx2: return {&avx2::block<TC, S8>, avx2::kMR};
 #endif
 #if defined(__aarch64__)
-    case Isa::dotprod: return {&dotprod::block<TC, S8>, dotprod::kMR};
+    case Isa::dotprod:
+    case Isa::i8mm: return {&dotprod::block<TC, S8>, dotprod::kMR};  // i8mm CPUs run the sdot kernels
     case Isa::neon: return {&neon::block<TC, S8>, neon::kMR};
 #endif
     default: return {};
@@ -120,7 +121,7 @@ void run_qgemm_job(GemmJob& j, int32_t a_zp, const Epilogue& ep, std::vector<int
   const PackedWeights& W = *j.W;
   const int ncols = W.npanels * W.layout.nr;
   scratch.assign(size_t(ncols), 0);
-  const int32_t zp = S8 ? a_zp + 128 : a_zp;
+  const int32_t zp = a_zp + (S8 ? W.layout.shift_s8 : W.layout.shift_u8);
   const int32_t* cs = W.colsum.get();
   for (int n = 0; n < W.N; ++n) {
     uint32_t v = ep.bias ? uint32_t(ep.bias[n]) : 0u;

@@ -4,9 +4,10 @@
 // with arch_prctl(ARCH_REQ_XCOMP_PERM); AMX counts as available only if that succeeds), getauxval(AT_HWCAP*) on
 // aarch64; the probe runs once (thread-safe static) and never executes an instruction the CPU lacks.
 // Isa names one kernel family; isa_available() says whether it can run here. best_isa() is the fastest available
-// one, unless the environment variable QFORGE_ISA names another (ref|avx2|avxvnni|avx512vnni|amx|neon|dotprod|
-// i8mm): select_isa() returns an Error naming the variable if that ISA is unknown or unavailable, best_isa()
-// prints that error and aborts (forcing an ISA is a test/bench tool; silently running another would lie).
+// one (i8mm has no kernels of its own yet and runs the dotprod ones, so it is never picked automatically), unless
+// the environment variable QFORGE_ISA names another (ref|avx2|avxvnni|avx512vnni|amx|neon|dotprod|i8mm):
+// select_isa() returns an Error naming the variable if that ISA is unknown or unavailable, best_isa() prints that
+// error and aborts (forcing an ISA is a test/bench tool; silently running another would lie).
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -165,7 +166,7 @@ inline std::vector<Isa> available_isas() {
 
 // The fastest available ISA for int8 kernels, ignoring the environment.
 inline Isa detected_best_isa() {
-  for (Isa i : {Isa::amx, Isa::avx512vnni, Isa::avxvnni, Isa::avx2, Isa::i8mm, Isa::dotprod, Isa::neon})
+  for (Isa i : {Isa::amx, Isa::avx512vnni, Isa::avxvnni, Isa::avx2, Isa::dotprod, Isa::neon})
     if (isa_available(i)) return i;
   return Isa::ref;
 }

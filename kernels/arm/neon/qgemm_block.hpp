@@ -1,0 +1,141 @@
+// kernels/arm/neon/qgemm_block.hpp — exact int8 GEMM micro-kernels on baseline AArch64 Advanced SIMD (no sdot).
+//
+// Scheme: activations are moved to the int8 domain (u8 XOR 0x80 = A − 128; zero point shifted by −128), weights
+// are packed like the sdot kernels (4 columns × 4 K bytes per 16-byte vector). The 4 K bytes of a row are
+// broadcast, vmull_s8 / vmull_high_s8 form 16 exact int16 products (|x| ≤ 128 · 128 = 16,384), and vpadalq_s16
+// adds pairs of them into int32 accumulators (2 lanes per column, summed in the epilogue). Exact for every input,
+// including −128 · −128 (unlike the two-products-in-int16 trick).
+//
+// Contract: block<TC, S8>(job, m0, m1, p0, p1) computes rows [m0, m1) × panels [p0, p1) of a GemmJob whose weights
+// were packed for Isa::neon (panels of 16 columns), bit for bit ref::qgemm. Epilogue: float32 multiply, vmaxnm /
+// vminnm clamp (NaN → lower bound, like the reference), round to nearest even (vcvtnq), saturating narrow.
+#pragma once
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include <kernels/gemm_job.hpp>
+
+namespace qforge::kernels::neon {
+
+constexpr int kMR = 2;  // rows per register tile (2 rows × 4 vectors × 2 accumulators = 16 registers)
+
+// Epilogue of 4 columns (n .. n+3, `valid` of them real). J: GemmJob or DwJob.
+template <class TC, class J>
+inline void store4(int32x4_t acc, const J& j, int n, int valid, TC* c) {
+  const int32x4_t v = vaddq_s32(acc, vld1q_s32(j.cbias + n));
+  if constexpr (std::is_same_v<TC, int32_t>) {
+    if (valid >= 4) {
+      vst1q_s32(c, v);
+    } else {
+      int32_t t[4];
+      vst1q_s32(t, v);
+      std::memcpy(c, t, size_t(std::max(0, std::min(valid, 4))) * 4);
+    }
+  } else {
+    float s[4] = {1.f, 1.f, 1.f, 1.f};
+    if (j.scale) std::memcpy(s, j.scale + n, size_t(std::max(0, std::min(valid, 4))) * 4);
+    float32x4_t x = vmulq_f32(vcvtq_f32_s32(v), vld1q_f32(s));
+    if constexpr (std::is_same_v<TC, float>) {
+      if (valid >= 4) {
+        vst1q_f32(c, x);
+      } else {
+        float t[4];
+        vst1q_f32(t, x);
+        std::memcpy(c, t, size_t(std::max(0, std::min(valid, 4))) * 4);
+      }
+    } else {
+      x = vmaxnmq_f32(x, vdupq_n_f32(j.lo));  // maxNum: NaN → lo, like the reference
+      x = vminnmq_f32(x, vdupq_n_f32(j.hi));
+      const int32x4_t q = vaddq_s32(vcvtnq_s32_f32(x), vdupq_n_s32(j.out_zp));
+      const int16x8_t q16 = vcombine_s16(vqmovn_s32(q), vqmovn_s32(q));
+      uint8_t t[8];
+      if constexpr (std::is_same_v<TC, uint8_t>)
+        vst1_u8(t, vqmovun_s16(q16));
+      else
+        vst1_s8(reinterpret_cast<int8_t*>(t), vqmovn_s16(q16));
+      std::memcpy(c, t, size_t(std::max(0, std::min(valid, 4))));
+    }
+  }
+}
+
+inline uint32_t load4(const uint8_t* p) {
+  uint32_t x;
+  std::memcpy(&x, p, 4);
+  return x;
+}
+inline uint32_t load_partial(const uint8_t* p, int n) {  // zero-extended; the padded weights are 0 there
+  uint32_t x = 0;
+  std::memcpy(&x, p, size_t(n));
+  return x;
+}
+
+template <int MR, int NV, bool S8, class TC>
+__attribute__((noinline)) void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j,
+                                    int n0, int valid, TC* c, int64_t ldc) {
+  int32x4_t acc[MR][NV][2];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v][0] = acc[r][v][1] = vdupq_n_s32(0);
+  const uint8x16_t flip = vdupq_n_u8(S8 ? 0x00 : 0x80);  // u8 → s8 domain
+  const int seg4 = seg & ~3, tail = seg & 3;
+  for (int t = 0; t < taps; ++t) {
+    const uint8_t* a[MR];
+    for (int r = 0; r < MR; ++r) a[r] = rows[r * taps + t];
+    for (int k = 0; k < seg4 + (tail ? 4 : 0); k += 4) {
+      int8x16_t b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = vld1q_s8(w + 16 * v);
+      for (int r = 0; r < MR; ++r) {
+        const uint32_t bits = k < seg4 ? load4(a[r] + k) : load_partial(a[r] + k, tail);
+        const int8x16_t av = vreinterpretq_s8_u8(veorq_u8(vreinterpretq_u8_u32(vdupq_n_u32(bits)), flip));
+        for (int v = 0; v < NV; ++v) {
+          acc[r][v][0] = vpadalq_s16(acc[r][v][0], vmull_s8(vget_low_s8(av), vget_low_s8(b[v])));
+          acc[r][v][1] = vpadalq_s16(acc[r][v][1], vmull_high_s8(av, b[v]));
+        }
+      }
+      w += 16 * NV;
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v)
+      store4<TC>(vpaddq_s32(acc[r][v][0], acc[r][v][1]), j, n0 + 4 * v, valid - 4 * v, c + r * ldc + 4 * v);
+}
+
+template <int MR, bool S8, class TC>
+inline void tile_nv(int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
+                    int valid, TC* c, int64_t ldc) {
+  switch (nv) {
+    case 1: tile<MR, 1, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 2: tile<MR, 2, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 3: tile<MR, 3, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    default: tile<MR, 4, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+  }
+}
+
+template <class TC, bool S8>
+inline void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
+  const PackedWeights& W = *j.W;
+  const int taps = W.taps, seg = W.seg, nr = W.layout.nr;
+  TC* C = static_cast<TC*>(j.C);
+  std::vector<const uint8_t*> rows(size_t(kMR) * size_t(taps));
+  for (int m = m0; m < m1; m += kMR) {
+    const int mr = std::min(kMR, m1 - m);
+    j.rows(m, mr, rows.data());
+    for (int p = p0; p < p1; ++p) {
+      const int nv = W.panel_cols(p) / 4, valid = W.panel_valid(p), n0 = p * nr;
+      TC* c = C + int64_t(m) * j.ldc + n0;
+      if (mr == 2)
+        tile_nv<2, S8, TC>(nv, rows.data(), taps, seg, W.panel(p), j, n0, valid, c, j.ldc);
+      else
+        tile_nv<1, S8, TC>(nv, rows.data(), taps, seg, W.panel(p), j, n0, valid, c, j.ldc);
+    }
+  }
+}
+
+}  // namespace qforge::kernels::neon
+
+#endif  // __aarch64__

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Cross-builds the qforge test suite for aarch64 (cmake/aarch64-toolchain.cmake) and runs it under qemu twice:
+# QEMU_CPU=max (NEON + dotprod + i8mm: the tests exercise every available ISA in-process) and
+# QEMU_CPU=cortex-a53 (a core without dotprod: the plain NEON kernels are the best available).
+# usage: scripts/test_aarch64.sh [build-dir] [ctest -R regex]     exit status: 0 iff every run passed
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build-aarch64}
+FILTER=${2:-}
+JOBS=${JOBS:-2}
+for tool in aarch64-linux-gnu-g++ qemu-aarch64-static; do
+  command -v $tool > /dev/null || { echo "test_aarch64: $tool not found" >&2; exit 2; }
+done
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/aarch64-toolchain.cmake" \
+  -DCMAKE_BUILD_TYPE=Release -DQFORGE_BUILD_BENCH=OFF > "$BUILD.configure.log" 2>&1 ||
+  { cat "$BUILD.configure.log"; exit 1; }
+if [ -n "$FILTER" ]; then
+  targets=$(cd "$ROOT/tests" && ls test_*.cpp | sed 's/\.cpp$//' | grep -E "$FILTER" | tr '\n' ' ')
+  cmake --build "$BUILD" -j"$JOBS" --target $targets || exit 1
+else
+  cmake --build "$BUILD" -j"$JOBS" || exit 1
+fi
+status=0
+for cpu in max cortex-a53; do
+  echo "== aarch64 tests, QEMU_CPU=$cpu"
+  args=(--test-dir "$BUILD" --output-on-failure)
+  [ -n "$FILTER" ] && args+=(-R "$FILTER")
+  QEMU_CPU=$cpu ctest "${args[@]}" || status=1
+done
+exit $status
