@@ -50,6 +50,7 @@ class Executor {
     QF_RETURN_IF_ERROR(g.validate_and_sort());
     PropagateOptions po;
     po.strict = true;
+    po.infer_shapes = true;  // values() then carries static shapes where the inputs' shapes allow
     std::vector<std::shared_ptr<const ops::OpKernel>> kernels;
     QF_RETURN_IF_ERROR(propagate(g, po, ex.meta_, &kernels));
     ex.graph_ = std::move(g);

@@ -238,9 +238,10 @@ inline Status convt_forward(const RunContext& rc, const ConvTAttrs& p, const Ten
     if (!p.output_shape.empty()) target = p.output_shape[size_t(i)];
     else if (p.auto_pad == "SAME_UPPER" || p.auto_pad == "SAME_LOWER") target = in[j] * s[j];
     if (target >= 0) {
-      int64_t total = full - target;
-      if (p.auto_pad == "SAME_UPPER") { b = total / 2; e = total - b; }
-      else { b = total - total / 2; e = total / 2; }
+      int64_t total = full - target;  // may be negative: the output grows at the end
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);  // floor(total / 2)
+      if (p.auto_pad == "SAME_UPPER") { b = half; e = total - half; }
+      else { b = total - half; e = half; }
     } else if (p.auto_pad == "VALID") {
       b = e = 0;
     }

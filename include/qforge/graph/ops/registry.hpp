@@ -7,9 +7,11 @@
 #include "qforge/graph/ops/elementwise.hpp"
 #include "qforge/graph/ops/gemm.hpp"
 #include "qforge/graph/ops/loss.hpp"
+#include "qforge/graph/ops/misc.hpp"
 #include "qforge/graph/ops/norm.hpp"
 #include "qforge/graph/ops/op.hpp"
 #include "qforge/graph/ops/pool.hpp"
+#include "qforge/graph/ops/quant_ops.hpp"
 #include "qforge/graph/ops/reduce.hpp"
 #include "qforge/graph/ops/resize.hpp"
 #include "qforge/graph/ops/shape_ops.hpp"
@@ -23,6 +25,8 @@ inline const OpTable& op_table() {
     add_conv_ops(t);
     add_gemm_ops(t);
     add_loss_ops(t);
+    add_misc_ops(t);
+    add_quant_ops(t);
     add_norm_ops(t);
     add_pool_ops(t);
     add_reduce_ops(t);
