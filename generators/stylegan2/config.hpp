@@ -265,11 +265,13 @@ inline std::vector<TensorSpec> stylegan2_tensor_specs(const StyleGan2Config& c) 
   std::vector<TensorSpec> v;
   const int64_t k = c.synthesis.kernel_size;
   const int64_t taps = int64_t(c.synthesis.resample_filter.size());
-  auto layer = [&](const std::string& p, int64_t cin, int64_t cout, int64_t res) {
+  // conv1 layers are built without the block's resample_filter argument: their (unused) buffer is always the
+  // default [1,3,3,1] filter, 4x4.
+  auto layer = [&](const std::string& p, int64_t cin, int64_t cout, int64_t res, int64_t ftaps) {
     v.push_back({p + ".weight", {cout, cin, k, k}});
     if (c.synthesis.use_noise) v.push_back({p + ".noise_strength", {}});
     v.push_back({p + ".bias", {cout}});
-    v.push_back({p + ".resample_filter", {taps, taps}, false});
+    v.push_back({p + ".resample_filter", {ftaps, ftaps}, false});
     if (c.synthesis.use_noise) v.push_back({p + ".noise_const", {res, res}});
     v.push_back({p + ".affine.weight", {cin, c.w_dim}});
     v.push_back({p + ".affine.bias", {cin}});
@@ -279,8 +281,8 @@ inline std::vector<TensorSpec> stylegan2_tensor_specs(const StyleGan2Config& c) 
     int64_t cout = c.channels(r), cin = r > 4 ? c.channels(r / 2) : 0;
     if (cin == 0) v.push_back({b + ".const", {cout, r, r}});
     v.push_back({b + ".resample_filter", {taps, taps}, false});
-    if (cin != 0) layer(b + ".conv0", cin, cout, r);
-    layer(b + ".conv1", cout, cout, r);
+    if (cin != 0) layer(b + ".conv0", cin, cout, r, taps);
+    layer(b + ".conv1", cout, cout, r, 4);
     if (c.has_torgb(r)) {
       v.push_back({b + ".torgb.weight", {c.img_channels, cout, 1, 1}});
       v.push_back({b + ".torgb.bias", {c.img_channels}});

@@ -208,7 +208,7 @@ struct ModConv {
     const int64_t T = (H - 1) * 2 + k, taps = fir.taps();
     const int64_t p0 = k / 2 + floordiv(taps + 1, 2) - (k - 1), p1 = k / 2 + floordiv(taps - 2, 2) - (k - 2);
     std::vector<float> tplane(static_cast<size_t>(T * T));
-    std::vector<float> tmp(static_cast<size_t>(T * (T + p0 + p1)));
+    std::vector<float> tmp(static_cast<size_t>(T * std::max<int64_t>(1, upfirdn_out_len(T, 1, p0, p1, taps))));
     for (int64_t o = 0; o < cout; ++o)
       for (int64_t n = 0; n < nb; ++n) {
         std::fill(tplane.begin(), tplane.end(), 0.f);

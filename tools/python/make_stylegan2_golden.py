@@ -7,8 +7,9 @@ Files:
                     seed S in {0, 1, 42, 123456789, 4294967295}: randn(1300) ('randn.S') and random_sample(700)
                     ('sample.S'); RandomState([1, 2, 3]) / ([7]) random_sample(700) + randn(300) after it.
   tiny_{skip,resnet,orig}.qf   random-weight generators (res 16, 2 image channels, c_dim 3, odd channel counts,
-                    non-zero biases / noise strengths / w_avg); tiny_skip.qf goes through a pickle shaped like an
-                    official network pickle and convert_stylegan2.py (the converter path is covered too).
+                    non-zero biases / noise strengths / w_avg; resnet: conv_clamp 1.5; orig: 3-tap resample
+                    filter [1,2,1] and 5x5 kernels); tiny_skip.qf goes through a pickle shaped like an official
+                    network pickle and convert_stylegan2.py (the converter path is covered too).
   golden_{skip,resnet,orig}.qf z [4, z_dim], c [4, 3] one-hot, and the reference outputs (stylegan2_ref, eval):
                     ws.psi0.7 [4, num_ws, w_dim]; img.const.psi1, img.none.psi0.7, img.const.psi0.5.cut3 [4,2,16,16];
                     seeds: img.seed5 = images 0..3 of seed 5 with classes seed5.classes, z from
@@ -47,10 +48,11 @@ def numpy_random_golden(path):
 
 def tiny_generator(arch, seed):
     torch.manual_seed(seed)
+    extra = dict(resample_filter=[1, 2, 1], kernel_size=5) if arch == "orig" else {}
     G = sg.Generator(z_dim=12, c_dim=3, w_dim=20, img_resolution=16, img_channels=2,
                      mapping_kwargs=dict(num_layers=2),
                      synthesis_kwargs=dict(channel_base=200, channel_max=20, architecture=arch,
-                                           conv_clamp=(1.5 if arch == "resnet" else 256))).eval()
+                                           conv_clamp=(1.5 if arch == "resnet" else 256), **extra)).eval()
     with torch.no_grad():
         for name, p in G.named_parameters():
             if name.endswith("noise_strength"):
