@@ -113,7 +113,9 @@ TEST_CASE("a hand list of ONNX cases must be supported and pass") {
       "test_scatter", "test_nonzero", "test_eyelike", "test_compress", "test_reversesequence", "test_mvn",
       "test_bitshift", "test_quantizelinear", "test_dequantizelinear", "test_dynamicquantizelinear",
       "test_maxunpool", "test_hannwindow", "test_hammingwindow", "test_blackmanwindow", "test_det_",
-      "test_matmulinteger", "test_convinteger", "test_basic_convinteger", "test_qlinearconv", "test_qlinearmatmul"};
+      "test_matmulinteger", "test_convinteger", "test_basic_convinteger", "test_qlinearconv", "test_qlinearmatmul",
+      "test_nonmaxsuppression", "test_roialign", "test_gridsample", "test_rnn_", "test_simple_rnn", "test_gru_",
+      "test_lstm_"};
   const std::vector<std::string> exceptions = {
       "test_maxpool_with_argmax", "test_batchnorm_epsilon_training_mode", "test_batchnorm_example_training_mode",
       "test_identity_opt", "test_identity_sequence",

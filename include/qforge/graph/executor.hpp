@@ -36,6 +36,35 @@ class Executor {
   using Observer = std::function<void(const std::string&, const Tensor&)>;
 
   static Result<Executor> prepare(Graph g, ExecOptions o = {}) {
+    try {
+      return prepare_impl(std::move(g), o);
+    } catch (const std::bad_alloc&) {
+      return make_error("out of memory while preparing graph");
+    } catch (const std::exception& e) {
+      return make_error("error while preparing graph: ", e.what());
+    }
+  }
+
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) const { return run(inputs, Observer()); }
+
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, const Observer& observer) const {
+    try {
+      return run_impl(inputs, observer);
+    } catch (const std::bad_alloc&) {
+      return make_error("out of memory while running graph '", graph_.name, "'");
+    } catch (const std::exception& e) {
+      return make_error("error while running graph '", graph_.name, "': ", e.what());
+    }
+  }
+
+  // The prepared (folded / fused) graph.
+  const Graph& graph() const { return graph_; }
+  const ExecOptions& options() const { return opt_; }
+  // Dtype (and, when static, shape) of every value of the prepared graph as known at prepare.
+  const std::map<std::string, ValueMeta>& values() const { return meta_; }
+
+ private:
+  static Result<Executor> prepare_impl(Graph g, ExecOptions o) {
     Executor ex;
     ex.opt_ = o;
     QF_RETURN_IF_ERROR(g.validate_and_sort());
@@ -96,25 +125,6 @@ class Executor {
     return ex;
   }
 
-  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) const { return run(inputs, Observer()); }
-
-  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, const Observer& observer) const {
-    try {
-      return run_impl(inputs, observer);
-    } catch (const std::bad_alloc&) {
-      return make_error("out of memory while running graph '", graph_.name, "'");
-    } catch (const std::exception& e) {
-      return make_error("error while running graph '", graph_.name, "': ", e.what());
-    }
-  }
-
-  // The prepared (folded / fused) graph.
-  const Graph& graph() const { return graph_; }
-  const ExecOptions& options() const { return opt_; }
-  // Dtype (and, when static, shape) of every value of the prepared graph as known at prepare.
-  const std::map<std::string, ValueMeta>& values() const { return meta_; }
-
- private:
   struct Step {
     std::shared_ptr<const ops::OpKernel> kernel;
     std::vector<int> in, out, free_after;

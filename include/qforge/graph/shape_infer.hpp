@@ -9,6 +9,7 @@
 // learn its output shapes (skipped above `budget` input elements). strict = false leaves unsupported or
 // ill-formed nodes alone (passes); strict = true makes them errors naming the node (the executor's prepare).
 #pragma once
+#include <exception>
 #include <map>
 #include <memory>
 #include <set>
@@ -221,13 +222,17 @@ inline Status propagate(Graph& g, const PropagateOptions& o, std::map<std::strin
 
 // Dtype / static shape / constant of every value of g (a copy is sorted and analysed; g is not changed).
 inline Result<std::map<std::string, ValueMeta>> infer_values(const Graph& g) {
-  Graph c = g;
-  QF_RETURN_IF_ERROR(c.validate_and_sort());
-  std::map<std::string, ValueMeta> meta;
-  PropagateOptions o;
-  o.infer_shapes = true;
-  QF_RETURN_IF_ERROR(propagate(c, o, meta));
-  return meta;
+  try {
+    Graph c = g;
+    QF_RETURN_IF_ERROR(c.validate_and_sort());
+    std::map<std::string, ValueMeta> meta;
+    PropagateOptions o;
+    o.infer_shapes = true;
+    QF_RETURN_IF_ERROR(propagate(c, o, meta));
+    return meta;
+  } catch (const std::exception& e) {
+    return make_error("shape inference failed: ", e.what());
+  }
 }
 
 }  // namespace qforge

@@ -31,7 +31,7 @@ inline Status gemm_forward(const RunContext& rc, const GemmAttrs& p, const Tenso
   if (K != Kb)
     return make_error("A ", shape_str(a.shape()), (p.ta ? " (transposed)" : ""), " and B ", shape_str(b.shape()),
                       (p.tb ? " (transposed)" : ""), " do not multiply");
-  Tensor y(DType::f32, {M, N});
+  QF_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::f32, {M, N}));
   float* py = y.data<float>();
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();

@@ -14,7 +14,9 @@
 #include "qforge/graph/ops/quant_ops.hpp"
 #include "qforge/graph/ops/reduce.hpp"
 #include "qforge/graph/ops/resize.hpp"
+#include "qforge/graph/ops/rnn.hpp"
 #include "qforge/graph/ops/shape_ops.hpp"
+#include "qforge/graph/ops/vision.hpp"
 
 namespace qforge::ops {
 
@@ -31,7 +33,9 @@ inline const OpTable& op_table() {
     add_pool_ops(t);
     add_reduce_ops(t);
     add_resize_ops(t);
+    add_rnn_ops(t);
     add_shape_ops(t);
+    add_vision_ops(t);
     return t;
   }();
   return table;
