@@ -179,3 +179,45 @@ TEST_CASE("resizing: area for 2x shrinks (block means), bilinear for small chang
       for (int64_t i = 0; i < o->numel(); ++i) CHECK(o->at<float>(i) == doctest::Approx(0.25f));
     }
 }
+
+#ifdef QFORGE_HAVE_STYLEGAN2_SOURCE
+TEST_CASE("stylegan2:PATH goes to the StyleGAN2 generator with psi and noise mode") {
+  const std::string path = std::string(QFORGE_SOURCE_DIR) + "/tests/data/stylegan2/tiny_skip.qf";
+  SourceOptions so;
+  auto g1 = make_generator("stylegan2:" + path, so);
+  REQUIRE_MESSAGE(g1.ok(), (g1.ok() ? "" : g1.error().message));
+  auto* sg = dynamic_cast<StyleGan2Generator*>(g1->get());
+  REQUIRE(sg != nullptr);
+  CHECK(sg->options().truncation_psi == 1.0f);
+  CHECK(sg->options().noise == sg2::NoiseMode::constant);
+  auto info = (*g1)->info();
+  CHECK(info.name == "stylegan2");
+  GenerateRequest r;
+  r.seed = 3;
+  r.count = 2;
+  auto a = (*g1)->generate(r);
+  REQUIRE(a.ok());
+  CHECK(a->shape() == Shape{2, info.channels, info.height, info.width});
+  so.psi = 0.5f;
+  so.noise_mode = "none";
+  auto g2 = make_generator("stylegan2:" + path, so);
+  if (g2.ok()) {  // psi != 1 needs mapping.w_avg in the file
+    auto* s2 = dynamic_cast<StyleGan2Generator*>(g2->get());
+    REQUIRE(s2 != nullptr);
+    CHECK(s2->options().truncation_psi == 0.5f);
+    CHECK(s2->options().noise == sg2::NoiseMode::none);
+    auto b = (*g2)->generate(r);
+    REQUIRE(b.ok());
+    CHECK(!std::equal(a->data<float>(), a->data<float>() + a->numel(), b->data<float>()));
+  } else {
+    CHECK(g2.error().message.find("w_avg") != std::string::npos);
+  }
+  so.noise_mode = "loud";
+  auto bad = make_generator("stylegan2:" + path, so);
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().message.find("loud") != std::string::npos);
+  auto missing = make_generator("stylegan2:/nonexistent/g.qf");
+  REQUIRE(!missing.ok());
+  CHECK(missing.error().message.find("/nonexistent/g.qf") != std::string::npos);
+}
+#endif
