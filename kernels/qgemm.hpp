@@ -22,6 +22,7 @@
 #include <kernels/packed_weights.hpp>
 #include <kernels/ref/qgemm_ref.hpp>
 #if defined(__x86_64__)
+#include <kernels/x86/amx/qgemm_block.hpp>
 #include <kernels/x86/avx2/qgemm_block.hpp>
 #include <kernels/x86/avx512vnni/qgemm_block.hpp>
 #include <kernels/x86/avxvnni/qgemm_block.hpp>
@@ -46,6 +47,7 @@ template <class TC, bool S8>
 IsaKernels block_fn(Isa isa) {
   switch (isa) {
 #if defined(__x86_64__)
+    case Isa::amx: return {&amx::block<TC, S8>, amx::kMR};
     case Isa::avx512vnni: return {&avx512vnni::block<TC, S8>, avx512vnni::kMR};
     case Isa::avxvnni: return {&avxvnni::block<TC, S8>, avxvnni::kMR};
     case Isa::avx2: return {&avx2::block<TC, S8>, avx2::kMR};
@@ -113,9 +115,11 @@ inline void run_blocks(const GemmJob& j, BlockFn fn, int mr, int threads) {
 }  // namespace qgemm_detail
 
 // Runs a prepared job (A rows through job.A/lda or job.conv) on the ISA the weights were packed for. Fills
-// job.cbias from ep.bias, the zero point and the column sums (scratch holds it).
+// job.cbias from ep.bias, the zero point and the column sums (scratch holds it). `kernel` replaces the ISA's
+// block function (tests run the AMX code on a scalar tile model this way); its row tile is `kernel_mr`.
 template <class TA, class TC>
-void run_qgemm_job(GemmJob& j, int32_t a_zp, const Epilogue& ep, std::vector<int32_t>& scratch, int threads) {
+void run_qgemm_job(GemmJob& j, int32_t a_zp, const Epilogue& ep, std::vector<int32_t>& scratch, int threads,
+                   qgemm_detail::BlockFn kernel = nullptr, int kernel_mr = 1) {
   static_assert(std::is_same_v<TA, uint8_t> || std::is_same_v<TA, int8_t>, "activations must be uint8_t or int8_t");
   constexpr bool S8 = std::is_same_v<TA, int8_t>;
   const PackedWeights& W = *j.W;
@@ -136,7 +140,8 @@ void run_qgemm_job(GemmJob& j, int32_t a_zp, const Epilogue& ep, std::vector<int
   j.hi = float(ep.qmax - ep.out_zp);
   j.out_zp = ep.out_zp;
   if (j.M <= 0) return;
-  const auto k = qgemm_detail::block_fn<TC, S8>(W.isa);
+  auto k = qgemm_detail::block_fn<TC, S8>(W.isa);
+  if (kernel) k = {kernel, kernel_mr};
   QF_CHECK(k.fn != nullptr, "qgemm: no kernel for ISA ", isa_name(W.isa), " in this build");
   qgemm_detail::run_blocks(j, k.fn, k.mr, qgemm_detail::resolve_threads(threads));
 }
