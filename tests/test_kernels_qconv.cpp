@@ -164,3 +164,36 @@ TEST_CASE("qconv: results are identical with 1 and 2 threads") {
     }
   }
 }
+
+#if defined(__x86_64__)
+// The AMX kernel reading conv taps through the indirection (A packing per tap), on the scalar tile model.
+TEST_CASE("qconv: AMX implicit GEMM on the scalar tile model matches the reference") {
+  if (!isa_available(Isa::avx512vnni)) return;
+  for (const ConvParams& p : {conv(1, 6, 7, 20, 40, 3, 1, 1), conv(2, 5, 5, 3, 17, 3, 2, 1), conv(1, 4, 4, 64, 33, 1, 1, 0)}) {
+    const auto x = make_operand<uint8_t>(size_t(p.batch) * p.in_h * p.in_w * p.in_c, 31);
+    const auto w = make_operand<int8_t>(size_t(p.out_c) * p.in_c * p.kernel_h * p.kernel_w, 32);
+    std::vector<float> scale(size_t(p.out_c), 1.0f / 512.0f);
+    Epilogue ep;
+    ep.scale = scale.data();
+    ep.out_zp = 100;
+    const int32_t zp = 77;
+    const size_t ys = size_t(p.batch) * p.out_h() * p.out_w() * p.out_c;
+    std::vector<uint8_t> want(ys), got(ys);
+    ref::qconv2d_nhwc<uint8_t, uint8_t>(p, x.data(), zp, w.data(), ep, want.data());
+    const PackedConv pc = pack_conv_weights(p, w.data(), Isa::amx);
+    REQUIRE(pc.groups.size() == 1);
+    std::vector<uint8_t> pad_row(size_t(p.in_c) + 64, uint8_t(zp));
+    const ConvRows rows = qconv_detail::make_rows(p, x.data(), pad_row.data(), 0);
+    GemmJob j;
+    j.M = p.batch * p.out_h() * p.out_w();
+    j.W = &pc.groups[0];
+    j.conv = &rows;
+    j.C = got.data();
+    j.ldc = p.out_c;
+    std::vector<int32_t> scratch;
+    run_qgemm_job<uint8_t, uint8_t>(j, zp, ep, scratch, 1, &amx::emulated_block<uint8_t, false>, amx::kMR);
+    INFO("in_c=", p.in_c, " out_c=", p.out_c, " k=", p.kernel_h);
+    CHECK(got == want);
+  }
+}
+#endif
