@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Builds qforge and runs the whole test suite (ctest over the doctest executables). This is the README's test
-# command and the only thing .ci/run calls.
+# Builds qforge and runs the whole test suite (ctest over the doctest executables), then the kernel and core
+# tests again for aarch64 (cross-compiled, run under qemu with and without dotprod). This is the README's test
+# command and the only thing .ci/run calls. Benches are built by scripts/run.sh / by hand, not here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+start=$(date +%s)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DQFORGE_BUILD_BENCH=OFF
 cmake --build build -j"$jobs"
+echo "== x86-64 build took $(( $(date +%s) - start )) s"
 (cd build && ctest --output-on-failure -j"$jobs")
+echo "== aarch64 (qemu): kernels and core"
+JOBS=$jobs scripts/test_aarch64.sh build-aarch64 '^test_(kernels|core)'
+echo "== total $(( $(date +%s) - start )) s"

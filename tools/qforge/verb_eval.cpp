@@ -4,11 +4,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "cli.hpp"
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
-#include "qforge/model.hpp"
+#include "qforge/quant/any_model.hpp"
 
 namespace {
 
@@ -16,12 +17,13 @@ using namespace qforge;
 
 int eval_main(const std::vector<std::string>& argv) {
   cli::Args a(argv, {"json"});
-  auto unknown = a.unknown({"data", "limit", "threads", "batch", "json", "mean", "std"});
+  auto unknown = a.unknown({"data", "limit", "threads", "batch", "json", "mean", "std", "reference"});
   if (a.positional().size() != 1 || !a.has("data") || !unknown.empty()) {
     if (!unknown.empty()) std::fprintf(stderr, "qforge eval: unknown or incomplete option --%s\n", unknown[0].c_str());
     std::fprintf(stderr,
                  "usage: qforge eval MODEL --data fmnist:test|cifar10:PATH|folder:PATH [--limit N] [--threads T]\n"
-                 "                   [--batch B] [--mean M[,M,M]] [--std S[,S,S]] [--json]\n");
+                 "                   [--batch B] [--mean M[,M,M]] [--std S[,S,S]] [--reference FP32_MODEL] [--json]\n"
+                 "  --reference: also run this model and report how often the two agree on the top-1 class\n");
     return 2;
   }
   const std::string path = a.positional()[0];
@@ -34,12 +36,21 @@ int eval_main(const std::vector<std::string>& argv) {
   }
   if (*threads > 0) omp_set_num_threads(int(*threads));
 
-  auto model = Model::load(path, {int(*threads)});
+  auto model = quant::load_any_model(path, int(*threads));
   if (!model.ok()) {
     std::fprintf(stderr, "qforge eval: %s\n", model.error().message.c_str());
     return 1;
   }
-  auto spec = data::input_spec_of(model->graph(), a.get("mean"), a.get("std"));
+  std::optional<quant::AnyModel> reference;
+  if (a.has("reference")) {
+    auto r = quant::load_any_model(a.get("reference"), int(*threads));
+    if (!r.ok()) {
+      std::fprintf(stderr, "qforge eval: %s\n", r.error().message.c_str());
+      return 1;
+    }
+    reference = std::move(r).value();
+  }
+  auto spec = data::input_spec_of(model->header(), a.get("mean"), a.get("std"));
   if (!spec.ok()) {
     std::fprintf(stderr, "qforge eval: %s: %s\n", path.c_str(), spec.error().message.c_str());
     return 1;
@@ -54,7 +65,11 @@ int eval_main(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "qforge eval: %s\n", ds.error().message.c_str());
     return 1;
   }
-  int64_t n = ds->size(), correct = 0, labelled = 0;
+  int64_t n = ds->size(), correct = 0, labelled = 0, agree = 0;
+  auto argmax = [](const Tensor& t, int64_t i) {
+    const float* row = t.data<float>() + i * t.dim(1);
+    return std::max_element(row, row + t.dim(1)) - row;
+  };
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t b = 0; b < n; b += *batch) {
     int64_t e = std::min<int64_t>(n, b + *batch);
@@ -67,13 +82,26 @@ int eval_main(const std::vector<std::string>& argv) {
     const Tensor& logits = (*out)[0];
     if (logits.dtype() != DType::f32 || logits.rank() != 2 || logits.dim(0) != e - b) {
       std::fprintf(stderr, "qforge eval: %s: output '%s' has shape %s, expected [batch, classes] float\n",
-                   path.c_str(), model->graph().outputs[0].name.c_str(), shape_str(logits.shape()).c_str());
+                   path.c_str(), model->header().outputs[0].name.c_str(), shape_str(logits.shape()).c_str());
       return 1;
     }
-    int64_t k = logits.dim(1);
+    Tensor ref_logits;
+    if (reference) {
+      auto r = reference->run({x});
+      if (!r.ok()) {
+        std::fprintf(stderr, "qforge eval: %s: %s\n", a.get("reference").c_str(), r.error().message.c_str());
+        return 1;
+      }
+      ref_logits = (*r)[0];
+      if (ref_logits.shape() != logits.shape()) {
+        std::fprintf(stderr, "qforge eval: the reference model's output shape %s differs from %s\n",
+                     shape_str(ref_logits.shape()).c_str(), shape_str(logits.shape()).c_str());
+        return 1;
+      }
+    }
     for (int64_t i = 0; i < e - b; ++i) {
-      const float* row = logits.data<float>() + i * k;
-      int64_t pred = std::max_element(row, row + k) - row;
+      int64_t pred = argmax(logits, i);
+      if (reference) agree += pred == argmax(ref_logits, i);
       int64_t label = ds->labels[size_t(b + i)];
       if (label < 0) continue;
       ++labelled;
@@ -82,13 +110,19 @@ int eval_main(const std::vector<std::string>& argv) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double top1 = labelled ? 100.0 * double(correct) / double(labelled) : 0.0;
+  double agreement = n ? 100.0 * double(agree) / double(n) : 0.0;
   if (a.has("json")) {
-    std::printf("{\"model\": \"%s\", \"data\": \"%s\", \"images\": %lld, \"correct\": %lld, \"top1\": %.4f, "
-                "\"images_per_s\": %.1f}\n",
-                path.c_str(), a.get("data").c_str(), (long long)labelled, (long long)correct, top1, double(n) / secs);
+    std::printf("{\"model\": \"%s\", \"kind\": \"%s\", \"data\": \"%s\", \"images\": %lld, \"correct\": %lld, "
+                "\"top1\": %.4f, \"images_per_s\": %.1f",
+                path.c_str(), model->kind(), a.get("data").c_str(), (long long)labelled, (long long)correct, top1,
+                double(n) / secs);
+    if (reference) std::printf(", \"agreement\": %.4f", agreement);
+    std::printf("}\n");
   } else {
-    std::printf("%-32s %-14s top-1 %6.2f%% (%lld/%lld)  %.0f images/s\n", path.c_str(), a.get("data").c_str(), top1,
-                (long long)correct, (long long)labelled, double(n) / secs);
+    std::printf("%-32s %-5s %-14s top-1 %6.2f%% (%lld/%lld)", path.c_str(), model->kind(), a.get("data").c_str(), top1,
+                (long long)correct, (long long)labelled);
+    if (reference) std::printf("  agreement with %s %.2f%%", a.get("reference").c_str(), agreement);
+    std::printf("  %.0f images/s\n", double(n) / secs);
   }
   return 0;
 }
