@@ -70,10 +70,19 @@ def main():
     ap.add_argument("--batch", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="also write the result as JSON here")
+    ap.add_argument("--check-real", type=int, default=0,
+                    help="first run this many real test images through the same [-1,1] 32x32 path (sanity check)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     G, gname = load_generator(args)
     clf, mean, std, cname = load_classifier(args)
+    if args.check_real:
+        xr, yr = fmnist.load("test")
+        xr, yr = xr[:args.check_real], yr[:args.check_real]
+        img = torch.from_numpy(np.pad(xr, ((0, 0), (2, 2), (2, 2)))).float().div(127.5).sub(1).unsqueeze(1)
+        pred = torch.cat([clf(to_classifier_input(img[i:i + 500], mean, std)).argmax(1)
+                          for i in range(0, len(img), 500)]).numpy()
+        print(f"real test images through the same path: {100 * (pred == yr).mean():.2f}% correct")
     if G.c_dim != 10:
         sys.exit(f"{gname}: c_dim {G.c_dim}, expected a 10-class conditional generator")
     K = args.per_class
