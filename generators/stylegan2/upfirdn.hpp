@@ -35,19 +35,30 @@ inline int64_t upfirdn_out_len(int64_t in, int64_t up, int64_t p0, int64_t p1, i
 }
 
 // One axis: out[x] = gain * sum_t flipped[t] * Upad[x + t], Upad[j] = U[j - p0] (0 outside), for x < out_len.
-// in: `len` samples with stride `is`; out: stride `os`.
+// in: `len` samples with stride `is`; out: stride `os`. Written tap by tap over the x range where the tap reads
+// a (non-inserted) input sample, so the inner loops have no branches.
 inline void upfir_1d(const float* in, int64_t len, int64_t is, int64_t up, int64_t p0, const Fir& fir, float gain,
                      float* out, int64_t out_len, int64_t os) {
   const int64_t taps = fir.taps();
-  const int64_t ulen = len * up;
-  for (int64_t x = 0; x < out_len; ++x) {
-    float acc = 0.f;
-    for (int64_t t = 0; t < taps; ++t) {
-      int64_t j = x + t - p0;  // index into U
-      if (j < 0 || j >= ulen || j % up) continue;
-      acc += fir.flipped[size_t(t)] * in[(j / up) * is];
+  for (int64_t x = 0; x < out_len; ++x) out[x * os] = 0.f;
+  for (int64_t t = 0; t < taps; ++t) {
+    const float c = fir.flipped[size_t(t)] * gain;
+    // x + t - p0 = up * m  for input sample m in [0, len)
+    const int64_t shift = t - p0;
+    if (up == 1) {
+      const int64_t x0 = std::max<int64_t>(0, -shift), x1 = std::min<int64_t>(out_len, len - shift);
+      if (os == 1 && is == 1) {
+        const float* src = in + shift;
+        for (int64_t x = x0; x < x1; ++x) out[x] += c * src[x];
+      } else {
+        for (int64_t x = x0; x < x1; ++x) out[x * os] += c * in[(x + shift) * is];
+      }
+    } else {
+      for (int64_t m = 0; m < len; ++m) {
+        const int64_t x = up * m - shift;
+        if (x >= 0 && x < out_len) out[x * os] += c * in[m * is];
+      }
     }
-    out[x * os] = acc * gain;
   }
 }
 
