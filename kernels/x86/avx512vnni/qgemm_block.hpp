@@ -73,8 +73,8 @@ QF_AVX512VNNI_FN int32_t load_partial(const uint8_t* p, int n) {  // n in 1..3, 
 
 // MR rows × NV zmm columns over the whole K (taps × seg). rows[r·taps + t] = segment t of row r.
 template <int MR, int NV, bool S8, class TC>
-QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
-                           int valid, TC* c, int64_t ldc) {
+QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, int wstep,
+                               const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
   __m512i acc[MR][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
@@ -101,7 +101,7 @@ QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, co
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, b[v]);
       }
-      w += 64 * NV;
+      w += wstep;
     }
     if (tail) {
       __m512i b[NV];
@@ -114,7 +114,7 @@ QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, co
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, b[v]);
       }
-      w += 64 * NV;
+      w += wstep;
     }
   }
 #pragma GCC unroll 8
@@ -161,26 +161,26 @@ QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, 
 }
 
 template <int MR, bool S8, class TC>
-QF_AVX512VNNI_FN void tile_nv(int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w,
+QF_AVX512VNNI_FN void tile_nv(int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w, int wstep,
                               const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
   switch (nv) {
-    case 1: tile<MR, 1, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 2: tile<MR, 2, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 3: tile<MR, 3, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    default: tile<MR, 4, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 1: tile<MR, 1, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 2: tile<MR, 2, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 3: tile<MR, 3, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    default: tile<MR, 4, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
   }
 }
 
 template <bool S8, class TC>
 QF_AVX512VNNI_FN void tile_any(int mr, int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w,
-                               const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
+                               int wstep, const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
   switch (mr) {
-    case 1: tile_nv<1, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 2: tile_nv<2, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 3: tile_nv<3, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 4: tile_nv<4, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 5: tile_nv<5, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    default: tile_nv<6, S8, TC>(nv, rows, taps, seg, w, j, n0, valid, c, ldc); break;
+    case 1: tile_nv<1, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 2: tile_nv<2, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 3: tile_nv<3, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 4: tile_nv<4, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 5: tile_nv<5, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    default: tile_nv<6, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
   }
 }
 
@@ -200,8 +200,8 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
       gemv_tile<kGemvPanels, S8, TC>(a, seg, W.panel(p), pstride, j, p * nr, c + p * nr);
     for (; p < p1; ++p) {
       const uint8_t* rows[1] = {a};
-      tile_any<S8, TC>(1, W.panel_cols(p) / 16, rows, 1, seg, W.panel(p), j, p * nr, W.panel_valid(p), c + p * nr,
-                       j.ldc);
+      tile_any<S8, TC>(1, W.panel_cols(p) / 16, rows, 1, seg, W.panel(p), W.panel_cols(p) * 4, j, p * nr,
+                       W.panel_valid(p), c + p * nr, j.ldc);
     }
     return;
   }
@@ -219,7 +219,8 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
       for (int p = g0; p < g1; ++p) {
         const int8_t* wp = W.panel(p);
         const int nv = W.panel_cols(p) / 16, valid = W.panel_valid(p), n0 = p * nr;
-        tile_any<S8, TC>(mr, nv, rows.data(), taps, seg, wp, j, n0, valid, C + int64_t(m) * j.ldc + n0, j.ldc);
+        tile_any<S8, TC>(mr, nv, rows.data(), taps, seg, wp, 64 * nv, j, n0, valid, C + int64_t(m) * j.ldc + n0,
+                         j.ldc);
       }
     }
   }
