@@ -1,6 +1,6 @@
 // qforge/graph/ops/misc.hpp — index and selection ops: TopK, OneHot, GatherND, ScatterElements / Scatter,
 // ScatterND, NonZero, EyeLike, Compress, ReverseSequence, MaxUnpool, BitShift, MeanVarianceNormalization,
-// Hann/Hamming/BlackmanWindow, Det.
+// Hann/Hamming/BlackmanWindow, Det, Unique.
 //
 // Contract (ONNX): any qforge dtype for data unless stated; indices int64/int32, negative indices count from the
 // end; an index out of range is an error naming it (never a crash). TopK: ties keep the lower index first;
@@ -523,6 +523,79 @@ inline Result<KernelPtr> build_det(BuildContext& c) {
   });
 }
 
+
+// Unique: unique elements (no axis: of the flattened input) or unique slices along `axis`; sorted = 1 orders
+// them ascending (slices lexicographically), 0 by first occurrence. Outputs Y, indices (first occurrence),
+// inverse_indices, counts (int64), each optional.
+inline Result<KernelPtr> build_unique(BuildContext& c) {
+  QF_RETURN_IF_ERROR(expect_inputs(c, 1, 1));
+  QF_RETURN_IF_ERROR(expect_outputs(c, 1, 4));
+  QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32, DType::i32, DType::i64, DType::i8, DType::u8}));
+  bool has_axis = c.node.has("axis"), sorted = c.node.get_int("sorted", 1) != 0;
+  int64_t axis = c.node.get_int("axis", 0);
+  DType t = c.dtype(0);
+  c.out_dtypes = {t, DType::i64, DType::i64, DType::i64};
+  c.out_dtypes.resize(c.node.outputs.size());
+  return dispatch_all(t, [&](auto tag) -> Result<KernelPtr> {
+    using T = decltype(tag);
+    return make_kernel([=](const RunContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) -> Status {
+      Tensor x = *in[0];
+      if (!has_axis) { QF_ASSIGN_OR_RETURN(x, x.reshape({x.numel()})); }
+      QF_ASSIGN_OR_RETURN(int64_t ax, norm_axis(has_axis ? axis : 0, int64_t(x.rank())));
+      int64_t outer = dims_product(x.shape(), 0, size_t(ax)), n = x.dim(size_t(ax)),
+              inner = dims_product(x.shape(), size_t(ax) + 1, x.rank());
+      const T* px = x.data<T>();
+      auto cmp = [&](int64_t a, int64_t b) -> int {  // lexicographic compare of slices a and b
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t i = 0; i < inner; ++i) {
+            T va = px[(o * n + a) * inner + i], vb = px[(o * n + b) * inner + i];
+            if (va < vb) return -1;
+            if (vb < va) return 1;
+          }
+        return 0;
+      };
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cmp(a, b) < 0; });
+      // Groups of equal slices: first occurrence (smallest index, thanks to the stable sort) and count.
+      std::vector<int64_t> first, count, inverse(static_cast<size_t>(n));
+      for (size_t k = 0; k < order.size(); ++k) {
+        if (k == 0 || cmp(order[k - 1], order[k]) != 0) {
+          first.push_back(order[k]);
+          count.push_back(0);
+        }
+        ++count.back();
+        inverse[size_t(order[k])] = int64_t(first.size()) - 1;
+      }
+      int64_t u = int64_t(first.size());
+      std::vector<int64_t> rank(static_cast<size_t>(u));  // output position of each group
+      std::iota(rank.begin(), rank.end(), 0);
+      if (!sorted) {
+        std::vector<int64_t> by_first(static_cast<size_t>(u));
+        std::iota(by_first.begin(), by_first.end(), 0);
+        std::sort(by_first.begin(), by_first.end(), [&](int64_t a, int64_t b) { return first[size_t(a)] < first[size_t(b)]; });
+        for (int64_t p = 0; p < u; ++p) rank[size_t(by_first[size_t(p)])] = p;
+      }
+      Shape ys = x.shape();
+      ys[size_t(ax)] = u;
+      Tensor y(x.dtype(), ys), idx(DType::i64, {u}), inv(DType::i64, {n}), cnt(DType::i64, {u});
+      for (int64_t g = 0; g < u; ++g) {
+        int64_t p = rank[size_t(g)];
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t i = 0; i < inner; ++i) y.data<T>()[(o * u + p) * inner + i] = px[(o * n + first[size_t(g)]) * inner + i];
+        idx.data<int64_t>()[p] = first[size_t(g)];
+        cnt.data<int64_t>()[p] = count[size_t(g)];
+      }
+      for (int64_t j = 0; j < n; ++j) inv.data<int64_t>()[j] = rank[size_t(inverse[size_t(j)])];
+      out[0] = std::move(y);
+      if (out.size() > 1) out[1] = std::move(idx);
+      if (out.size() > 2) out[2] = std::move(inv);
+      if (out.size() > 3) out[3] = std::move(cnt);
+      return Status::Ok();
+    });
+  });
+}
+
 }  // namespace misc_detail
 
 inline void add_misc_ops(OpTable& t) {
@@ -544,6 +617,7 @@ inline void add_misc_ops(OpTable& t) {
   t["HammingWindow"] = {&build_window<1>, 1u << 0};
   t["BlackmanWindow"] = {&build_window<2>, 1u << 0};
   t["Det"] = {&build_det};
+  t["Unique"] = {&build_unique, 1u << 0};
 }
 
 }  // namespace qforge::ops

@@ -1,7 +1,8 @@
 // qforge/graph/ops/pool.hpp — MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (1-D/2-D/3-D).
 //
 // Contract (ONNX): MaxPool on float32/uint8/int8 with pads (ignored cells), strides, dilations, auto_pad,
-// ceil_mode; the optional Indices output is not supported (rejected at prepare). AveragePool on float32 with
+// ceil_mode and the optional Indices output (flat over the input tensor; storage_order 1 = spatial dims
+// reversed within a plane). AveragePool on float32 with
 // count_include_pad: 0 divides by the number of input cells in the window, 1 by the window clipped to the padded
 // input (PyTorch's rule, which is what the ONNX tests pin for ceil_mode windows). Global pools reduce all spatial
 // dims to 1. Planes (n, c) run in parallel.
@@ -15,8 +16,10 @@ namespace qforge::ops {
 
 namespace pool_detail {
 
+// idx (MaxPool only, may be null): flat index of each max within the plane, row-major or (col_major) with the
+// spatial dims reversed.
 template <class T, bool kMax>
-void pool_plane(const T* x, const Window& w, bool count_pad, T* y) {
+void pool_plane(const T* x, const Window& w, bool count_pad, T* y, int64_t* idx = nullptr, bool col_major = false) {
   for (int64_t od = 0; od < w.out[0]; ++od) {
     int64_t d0 = od * w.s[0] - w.pb[0];
     for (int64_t oh = 0; oh < w.out[1]; ++oh) {
@@ -25,6 +28,7 @@ void pool_plane(const T* x, const Window& w, bool count_pad, T* y) {
         int64_t w0 = ow * w.s[2] - w.pb[2];
         if constexpr (kMax) {
           T m = std::numeric_limits<T>::lowest();
+          int64_t am = 0;
           bool any = false;
           for (int64_t kd = 0; kd < w.k[0]; ++kd) {
             int64_t id = d0 + kd * w.d[0];
@@ -37,12 +41,16 @@ void pool_plane(const T* x, const Window& w, bool count_pad, T* y) {
                 int64_t iw = w0 + kw * w.d[2];
                 if (iw < 0 || iw >= w.in[2]) continue;
                 T v = row[iw];
-                if (!any || v > m || (std::is_floating_point<T>::value && v != v)) m = v;
+                if (!any || v > m || (std::is_floating_point<T>::value && v != v)) {
+                  m = v;
+                  am = col_major ? (iw * w.in[1] + ih) * w.in[0] + id : (id * w.in[1] + ih) * w.in[2] + iw;
+                }
                 any = true;
               }
             }
           }
           y[(od * w.out[1] + oh) * w.out[2] + ow] = m;
+          if (idx) idx[(od * w.out[1] + oh) * w.out[2] + ow] = am;
         } else {
           float s = 0.f;
           int64_t cnt = 0;
@@ -87,11 +95,11 @@ template <bool kMax>
 Result<KernelPtr> build_pool(BuildContext& c) {
   QF_RETURN_IF_ERROR(expect_inputs(c, 1, 1));
   QF_RETURN_IF_ERROR(expect_outputs(c, 1, 2));
-  if (c.node.outputs.size() > 1 && !c.node.outputs[1].empty())
-    return make_error("the Indices output is not supported");
+  bool want_idx = c.node.outputs.size() > 1 && !c.node.outputs[1].empty();
+  if (want_idx && !kMax) return make_error("AveragePool has one output");
+  bool col_major = c.node.get_int("storage_order", 0) != 0;
   if (kMax) {
     QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32, DType::u8, DType::i8}));
-    if (c.node.get_int("storage_order", 0) != 0) return make_error("storage_order = 1 is not supported");
   } else {
     QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32}));
   }
@@ -102,9 +110,11 @@ Result<KernelPtr> build_pool(BuildContext& c) {
   p.count_pad = c.node.get_int("count_include_pad", 0) != 0;
   DType t = c.dtype(0);
   c.out_dtypes.assign(c.node.outputs.size(), t);
+  if (c.out_dtypes.size() > 1) c.out_dtypes[1] = DType::i64;
   return dispatch_all(t, [&](auto tag) -> Result<KernelPtr> {
     using T = decltype(tag);
-    return make_kernel([p](const RunContext& rc, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) -> Status {
+    return make_kernel([p, want_idx, col_major](const RunContext& rc, const std::vector<const Tensor*>& in,
+                                                std::vector<Tensor>& out) -> Status {
       const Tensor& x = *in[0];
       int nsp = p.wa.nsp;
       if (int(x.rank()) != nsp + 2)
@@ -119,9 +129,17 @@ Result<KernelPtr> build_pool(BuildContext& c) {
       } else {
         const T* px = x.data<T>();
         T* py = y.data<T>();
+        Tensor ind;
+        if (want_idx) ind = Tensor(DType::i64, os);
+        int64_t* pi = want_idx ? ind.data<int64_t>() : nullptr;
         parallel_for(rc, planes, 1, [&](int64_t b, int64_t e) {
-          for (int64_t t2 = b; t2 < e; ++t2) pool_plane<T, kMax>(px + t2 * ins, w, p.count_pad, py + t2 * outs);
+          for (int64_t t2 = b; t2 < e; ++t2) {
+            pool_plane<T, kMax>(px + t2 * ins, w, p.count_pad, py + t2 * outs, pi ? pi + t2 * outs : nullptr, col_major);
+            if (pi)
+              for (int64_t k = 0; k < outs; ++k) pi[t2 * outs + k] += t2 * ins;
+          }
         });
+        if (want_idx) out[1] = std::move(ind);
       }
       out[0] = std::move(y);
       return Status::Ok();

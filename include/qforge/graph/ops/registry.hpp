@@ -16,6 +16,7 @@
 #include "qforge/graph/ops/resize.hpp"
 #include "qforge/graph/ops/rnn.hpp"
 #include "qforge/graph/ops/shape_ops.hpp"
+#include "qforge/graph/ops/signal.hpp"
 #include "qforge/graph/ops/vision.hpp"
 
 namespace qforge::ops {
@@ -35,6 +36,7 @@ inline const OpTable& op_table() {
     add_resize_ops(t);
     add_rnn_ops(t);
     add_shape_ops(t);
+    add_signal_ops(t);
     add_vision_ops(t);
     return t;
   }();
