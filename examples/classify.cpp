@@ -5,16 +5,16 @@
 
 #include "qforge/data/preprocess.hpp"
 #include "qforge/io/image_read.hpp"
-#include "qforge/quant/any_model.hpp"
+#include "qforge/model.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::fprintf(stderr, "usage: %s MODEL IMAGE\n", argv[0]);
     return 2;
   }
-  auto model = qforge::quant::load_any_model(argv[1]);
+  auto model = qforge::Model::load(argv[1]);
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.error().message.c_str()), 1;
-  auto spec = qforge::data::input_spec_of(model->header());
+  auto spec = qforge::data::input_spec_of(model->graph());
   if (!spec.ok()) return std::fprintf(stderr, "%s\n", spec.error().message.c_str()), 1;
   auto img = qforge::io::load_image(argv[2]);
   if (!img.ok()) return std::fprintf(stderr, "%s\n", img.error().message.c_str()), 1;

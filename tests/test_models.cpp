@@ -10,7 +10,7 @@
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
 #include "qforge/io/npy.hpp"
-#include "qforge/quant/any_model.hpp"
+#include "qforge/model.hpp"
 
 using namespace qforge;
 namespace fs = std::filesystem;
@@ -28,9 +28,9 @@ TEST_CASE("shipped models match PyTorch's logits on the first 64 test images") {
     if (!fs::exists(onnx)) continue;
     CAPTURE(arch);
     REQUIRE_MESSAGE(fs::exists(golden), "missing golden logits for a shipped model: " << golden.string());
-    auto model = quant::load_any_model(onnx.string());
+    auto model = Model::load(onnx.string());
     REQUIRE_MESSAGE(model.ok(), (model.ok() ? "" : model.error().message));
-    auto spec = data::input_spec_of(model->header());
+    auto spec = data::input_spec_of(model->graph());
     REQUIRE(spec.ok());
     CHECK(spec->mean.at(0) == doctest::Approx(0.2860f));  // the metadata the exporter wrote
     CHECK(spec->std.at(0) == doctest::Approx(0.3530f));

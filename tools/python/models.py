@@ -137,8 +137,9 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
+    # expansion 4 instead of 6 keeps CPU training time down (depthwise convs are slow in torch)
     # (expand t, out channels c, repeats n, first stride s); spatial 28 -> 14 -> 7
-    def __init__(self, stem=16, cfg=((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 2, 1)),
+    def __init__(self, stem=16, cfg=((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 3, 2), (4, 64, 2, 1)),
                  last=256, num_classes=NUM_CLASSES):
         super().__init__()
         layers = [nn.Conv2d(1, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
@@ -161,10 +162,14 @@ class MobileNetV2(nn.Module):
 
 # ---------------------------------------------------------------- ShuffleNetV2 style
 def channel_shuffle(x, groups):
-    n, c, h, w = x.shape
-    x = x.view(n, groups, c // groups, h, w)
+    """[N, g*k, H, W] -> view [N, g, k, H, W] -> transpose(1, 2) -> [N, k*g, H, W].
+
+    C, H, W are taken as Python ints so the ONNX export gets constant Reshape shapes (batch stays -1)
+    instead of a Shape/Gather/Unsqueeze/Concat chain; the exported graph is fixed at 28x28 anyway."""
+    _, c, h, w = (int(v) for v in x.shape)
+    x = x.reshape(-1, groups, c // groups, h, w)
     x = torch.transpose(x, 1, 2).contiguous()
-    return x.view(n, c, h, w)
+    return x.reshape(-1, c, h, w)
 
 
 class ShuffleUnit(nn.Module):
@@ -172,6 +177,7 @@ class ShuffleUnit(nn.Module):
         super().__init__()
         self.stride = stride
         branch = cout // 2
+        self.branch = branch
         if stride == 1:
             assert cin == cout
             bin_ = branch
@@ -192,7 +198,8 @@ class ShuffleUnit(nn.Module):
 
     def forward(self, x):
         if self.stride == 1:
-            x1, x2 = x.chunk(2, dim=1)  # channel split
+            # channel split with static sizes -> one ONNX Split node
+            x1, x2 = torch.split(x, [self.branch, self.branch], dim=1)
             out = torch.cat((x1, self.branch2(x2)), dim=1)
         else:
             out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
@@ -201,7 +208,7 @@ class ShuffleUnit(nn.Module):
 
 class ShuffleNetV2(nn.Module):
     # spatial 28 -> 14 -> 7
-    def __init__(self, stem=24, widths=(48, 96), repeats=(4, 4), last=256,
+    def __init__(self, stem=24, widths=(64, 128), repeats=(4, 4), last=256,
                  num_classes=NUM_CLASSES):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),

@@ -9,7 +9,7 @@
 #include "cli.hpp"
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
-#include "qforge/quant/any_model.hpp"
+#include "qforge/model.hpp"
 
 namespace {
 
@@ -36,21 +36,21 @@ int eval_main(const std::vector<std::string>& argv) {
   }
   if (*threads > 0) omp_set_num_threads(int(*threads));
 
-  auto model = quant::load_any_model(path, int(*threads));
+  auto model = Model::load(path, {int(*threads)});
   if (!model.ok()) {
     std::fprintf(stderr, "qforge eval: %s\n", model.error().message.c_str());
     return 1;
   }
-  std::optional<quant::AnyModel> reference;
+  std::optional<Model> reference;
   if (a.has("reference")) {
-    auto r = quant::load_any_model(a.get("reference"), int(*threads));
+    auto r = Model::load(a.get("reference"), {int(*threads)});
     if (!r.ok()) {
       std::fprintf(stderr, "qforge eval: %s\n", r.error().message.c_str());
       return 1;
     }
     reference = std::move(r).value();
   }
-  auto spec = data::input_spec_of(model->header(), a.get("mean"), a.get("std"));
+  auto spec = data::input_spec_of(model->graph(), a.get("mean"), a.get("std"));
   if (!spec.ok()) {
     std::fprintf(stderr, "qforge eval: %s: %s\n", path.c_str(), spec.error().message.c_str());
     return 1;
@@ -82,7 +82,7 @@ int eval_main(const std::vector<std::string>& argv) {
     const Tensor& logits = (*out)[0];
     if (logits.dtype() != DType::f32 || logits.rank() != 2 || logits.dim(0) != e - b) {
       std::fprintf(stderr, "qforge eval: %s: output '%s' has shape %s, expected [batch, classes] float\n",
-                   path.c_str(), model->header().outputs[0].name.c_str(), shape_str(logits.shape()).c_str());
+                   path.c_str(), model->graph().outputs[0].name.c_str(), shape_str(logits.shape()).c_str());
       return 1;
     }
     Tensor ref_logits;

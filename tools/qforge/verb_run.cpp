@@ -6,7 +6,7 @@
 #include "qforge/data/preprocess.hpp"
 #include "qforge/io/image_read.hpp"
 #include "qforge/io/npy.hpp"
-#include "qforge/quant/any_model.hpp"
+#include "qforge/model.hpp"
 
 namespace {
 
@@ -24,7 +24,7 @@ int run_main(const std::vector<std::string>& argv) {
     return 2;
   }
   const std::string path = a.positional()[0], in_path = a.get("input");
-  auto model = quant::load_any_model(path);
+  auto model = Model::load(path);
   if (!model.ok()) {
     std::fprintf(stderr, "qforge run: %s\n", model.error().message.c_str());
     return 1;
@@ -38,7 +38,7 @@ int run_main(const std::vector<std::string>& argv) {
     }
     x = *t;
   } else {
-    auto spec = data::input_spec_of(model->header(), a.get("mean"), a.get("std"));
+    auto spec = data::input_spec_of(model->graph(), a.get("mean"), a.get("std"));
     if (!spec.ok()) {
       std::fprintf(stderr, "qforge run: %s: %s\n", path.c_str(), spec.error().message.c_str());
       return 1;
@@ -60,7 +60,7 @@ int run_main(const std::vector<std::string>& argv) {
     return 1;
   }
   const Tensor& y = (*out)[0];
-  std::printf("output '%s' shape %s\n", model->header().outputs[0].name.c_str(), shape_str(y.shape()).c_str());
+  std::printf("output '%s' shape %s\n", model->graph().outputs[0].name.c_str(), shape_str(y.shape()).c_str());
   if (y.dtype() == DType::f32 && y.rank() == 2) {
     for (int64_t i = 0; i < y.dim(0); ++i) {
       const float* row = y.data<float>() + i * y.dim(1);
