@@ -81,6 +81,46 @@ def build(args):
     return G, D, G_ema, opt_G, opt_D
 
 
+def sha256_file(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def update_manifest(path, entry):
+    """Adds/updates MANIFEST.json["generators"]["fmnist_stylegan2"] and one line in "notes" (which
+    train_classifiers.py renders into MANIFEST.md), then re-renders MANIFEST.md with that script's writer so the
+    classifier rows stay exactly as their owner writes them."""
+    out_dir = os.path.dirname(os.path.abspath(path))
+    man = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            man = json.load(f)
+    man.setdefault("generators", {})["fmnist_stylegan2"] = entry
+    cc = entry.get("class_consistency")
+    note = (f"`{entry['file']}` (StyleGAN2-ADA generator, class-conditional Fashion-MNIST 32x32x1, qforge container, "
+            f"{entry['size_bytes']:,} bytes, sha256 `{entry['sha256']}`): {entry['kimg']} kimg, "
+            f"{entry['train_hours']:.1f} h on 1 thread; class consistency "
+            + (f"{100 * cc:.1f}% (shipped ResNet's label == class asked for, psi 1, 1000 per class)" if cc is not None
+               else "not measured")
+            + f". Made by `{entry['command']}`; see MANIFEST.json generators.fmnist_stylegan2 and docs/stylegan2.md.")
+    notes = [n for n in man.setdefault("notes", []) if "fmnist_stylegan2.qf" not in n]
+    notes.append(note)
+    man["notes"] = notes
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(man, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    if man.get("models"):
+        import train_classifiers
+        train_classifiers.write_markdown(out_dir, man)
+    print(f"updated {path} (+ MANIFEST.md)")
+
+
 def export(args):
     ck = torch.load(os.path.join(args.run_dir, "ckpt.pt"), map_location="cpu")
     G = sg.Generator(**ck["G_kwargs"]).eval()
@@ -91,8 +131,32 @@ def export(args):
         "qforge.stylegan2.kimg": f"{ck['nimg'] / 1000:.1f}",
         "qforge.stylegan2.classes": json.dumps(fmnist.CLASSES),
         "qforge.made_by": "tools/python/train_stylegan2.py"})
-    print(f"exported G_ema ({n} floats, {os.path.getsize(args.export)} bytes, {ck['nimg'] / 1000:.1f} kimg) "
-          f"-> {args.export}")
+    size = os.path.getsize(args.export)
+    if "train_seconds" not in ck:  # older checkpoints: wall time from the log's first line to the checkpoint
+        with open(os.path.join(args.run_dir, "train.log")) as f:
+            first = f.readline()[:19]
+        t_first = time.mktime(time.strptime(first, "%Y-%m-%d %H:%M:%S"))
+        ck["train_seconds"] = os.path.getmtime(os.path.join(args.run_dir, "ckpt.pt")) - t_first
+    print(f"exported G_ema ({n} floats, {size} bytes, {ck['nimg'] / 1000:.1f} kimg) -> {args.export}")
+    if size >= 8 << 20:
+        raise SystemExit(f"{args.export}: {size} bytes, over the 8 MiB budget")
+    if args.manifest:
+        cc = None
+        per_class = None
+        if args.eval_json:
+            with open(args.eval_json) as f:
+                ev = json.load(f)
+            cc, per_class = ev["class_consistency"], ev["per_class_accuracy"]
+        rel = os.path.relpath(os.path.abspath(args.export), os.path.dirname(os.path.dirname(os.path.abspath(args.manifest))))
+        update_manifest(args.manifest, dict(
+            file=rel, kind="stylegan2", sha256=sha256_file(args.export), size_bytes=size, params=n,
+            kimg=round(ck["nimg"] / 1000, 1), iterations=ck["it"], train_hours=ck["train_seconds"] / 3600,
+            config=sg.generator_config(G), D_kwargs=ck["D_kwargs"],
+            recipe=dict(batch=32, lr=0.0025, betas=[0, 0.99], loss="non-saturating logistic", r1_gamma=0.1,
+                        r1_interval=16, ema_kimg=10, threads=1, data="Fashion-MNIST train, padded to 32x32"),
+            class_consistency=cc, per_class_consistency=per_class,
+            command="/usr/bin/python3 tools/python/train_stylegan2.py (resumable; then --export)",
+            torch_version=torch.__version__))
 
 
 def main():
@@ -109,6 +173,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-iters", type=int, default=0, help="stop after this many iterations in this run (smoke)")
     ap.add_argument("--export", default=None, help="write the checkpoint's G_ema to this qforge container and exit")
+    ap.add_argument("--manifest", default=None, help="with --export: update this weights/MANIFEST.json")
+    ap.add_argument("--eval-json", default=None, help="with --manifest: eval_stylegan2_classes.py --json output")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -122,6 +188,7 @@ def main():
     torch.manual_seed(args.seed)
     G, D, G_ema, opt_G, opt_D = build(args)
     nimg, it = 0, 0
+    train_seconds = 0.0
     gen = torch.Generator().manual_seed(args.seed)
     if os.path.exists(ckpath):
         ck = torch.load(ckpath, map_location="cpu")
@@ -131,6 +198,7 @@ def main():
         opt_G.load_state_dict(ck["opt_G"])
         opt_D.load_state_dict(ck["opt_D"])
         nimg, it = ck["nimg"], ck["it"]
+        train_seconds = ck.get("train_seconds", 0.0)
         gen.set_state(ck["gen_state"])
         torch.set_rng_state(ck["torch_state"])
         log(f"resumed from {ckpath} at it {it}, {nimg / 1000:.1f} kimg", logf)
@@ -147,6 +215,7 @@ def main():
     def snapshot():
         atomic_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
                      "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "nimg": nimg, "it": it,
+                     "train_seconds": train_seconds + (time.time() - t0),
                      "gen_state": gen.get_state(), "torch_state": torch.get_rng_state(),
                      "G_kwargs": G_KWARGS, "D_kwargs": D_KWARGS}, ckpath)
         with torch.no_grad():
