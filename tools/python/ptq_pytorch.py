@@ -1,0 +1,120 @@
+"""PyTorch post-training quantization of the shipped Fashion-MNIST classifiers: the baseline qforge is compared to.
+
+    /usr/bin/python3 tools/python/ptq_pytorch.py --model all [--calib-n 1024] [--json out.json]
+
+What it does (PyTorch 1.13, FX graph mode): the deploy form of each classifier (RepVGG re-parameterised, as
+exported to weights/fmnist_<arch>.onnx) is loaded from the trainer's final checkpoint
+(<ckpt-dir>/<arch>/final.pt, written by tools/python/train_classifiers.py; --ckpt-dir or $QFORGE_TRAIN_DIR,
+default /tmp/qforge_train), prepared with PyTorch's default static qconfig for the x86 backend in use
+(torch.backends.quantized.engine = "onednn" when available, else "fbgemm"): HistogramObserver activations
+(quint8, per tensor), PerChannelMinMaxObserver weights (qint8, per-channel symmetric), Conv+BN+ReLU fused by
+prepare_fx. It is calibrated on the FIRST `--calib-n` Fashion-MNIST training images (the same images
+`qforge quantize --calib fmnist:train -n 1024` uses, same normalisation), converted, and evaluated on the full
+10k test set. Prints fp32 and int8 top-1 per model.
+
+The channel shuffle of ShuffleNetV2 reads int(x.shape) (for a clean ONNX export), which FX cannot trace; the
+script swaps in an equivalent traceable version (reshape through x.size(), transpose, flatten).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fmnist  # noqa: E402
+import models  # noqa: E402
+
+DEFAULT_CKPT_DIR = "/tmp/qforge_train"
+
+
+def channel_shuffle_fx(x, groups):
+    """models.channel_shuffle without int(shape): the same permutation, traceable by torch.fx."""
+    y = x.reshape(x.size(0), groups, -1, x.size(2), x.size(3))
+    y = torch.transpose(y, 1, 2).contiguous()
+    return y.flatten(1, 2)
+
+
+def load_deploy(name, ckpt_dir):
+    path = os.path.join(ckpt_dir, name, "final.pt")
+    if not os.path.exists(path):
+        raise SystemExit(f"{path} not found: train the classifiers first "
+                         "(tools/python/train_classifiers.py) or pass --ckpt-dir")
+    ck = torch.load(path, map_location="cpu")
+    model = models.build(name)
+    model.load_state_dict(ck["train_state_dict"])
+    model.eval()
+    deploy = models.deploy_form(name, model).eval()
+    deploy.load_state_dict(ck["deploy_state_dict"])
+    return deploy
+
+
+def top1(model, x, y, batch=1000):
+    correct = 0
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            correct += int((model(x[s:s + batch]).argmax(1) == y[s:s + batch]).sum())
+    return correct
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="all", help="resnet, vgg, mobilenetv2, shufflenetv2, repvgg or all")
+    ap.add_argument("--calib-n", type=int, default=1024, help="first N training images (default 1024)")
+    ap.add_argument("--batch", type=int, default=64, help="calibration batch size")
+    ap.add_argument("--ckpt-dir", default=None, help="trainer checkpoints (default $QFORGE_TRAIN_DIR or "
+                                                     f"{DEFAULT_CKPT_DIR})")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    fmnist.add_data_dir_arg(ap)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    ckpt_dir = args.ckpt_dir or os.environ.get("QFORGE_TRAIN_DIR") or DEFAULT_CKPT_DIR
+
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    engines = torch.backends.quantized.supported_engines
+    engine = "onednn" if "onednn" in engines else "fbgemm"
+    torch.backends.quantized.engine = engine
+    qmap = get_default_qconfig_mapping(engine)
+
+    xtr, _ = fmnist.load("train", args.data_dir)
+    xte, yte = fmnist.load("test", args.data_dir)
+    calib = torch.from_numpy(fmnist.normalize(xtr[:args.calib_n]))
+    xt = torch.from_numpy(fmnist.normalize(xte))
+    yt = torch.from_numpy(yte.astype(np.int64))
+    models.channel_shuffle = channel_shuffle_fx  # ShuffleUnit.forward looks the name up at call time
+
+    names = models.NAMES if args.model == "all" else args.model.split(",")
+    results = {}
+    print(f"torch {torch.__version__}, engine {engine}, qconfig: {qmap.global_qconfig}")
+    for name in names:
+        t0 = time.time()
+        fp = load_deploy(name, ckpt_dir)
+        c_fp = top1(fp, xt, yt)
+        prepared = prepare_fx(fp, qmap, example_inputs=(calib[:1],))
+        with torch.no_grad():
+            for s in range(0, len(calib), args.batch):
+                prepared(calib[s:s + args.batch])
+        q = convert_fx(prepared)
+        c_q = top1(q, xt, yt)
+        n = len(yt)
+        results[name] = dict(fp32_top1=100.0 * c_fp / n, int8_top1=100.0 * c_q / n,
+                             drop=100.0 * (c_fp - c_q) / n, engine=engine, calib_n=len(calib),
+                             seconds=round(time.time() - t0, 1))
+        print(f"{name:13s} fp32 {100.0 * c_fp / n:6.2f}%  int8 ({engine}) {100.0 * c_q / n:6.2f}%  "
+              f"drop {100.0 * (c_fp - c_q) / n:5.2f}  ({time.time() - t0:.0f} s)", flush=True)
+    if args.json:
+        with open(args.json + ".tmp", "w") as f:
+            json.dump(dict(torch=torch.__version__, engine=engine, results=results), f, indent=2)
+        os.replace(args.json + ".tmp", args.json)
+
+
+if __name__ == "__main__":
+    main()
