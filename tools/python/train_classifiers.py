@@ -318,7 +318,7 @@ def write_markdown(out_dir, man):
         rows.append(f"| `{e['file']}` | {name} | {100 * e['correct'] / e['total']:.2f}% | "
                     f"{e['correct']}/{e['total']} | {e['params']:,} | {e['epochs']} | "
                     f"{e['train_seconds'] / 60:.1f} min wall, {e.get('train_cpu_seconds', 0) / 60:.1f} min cpu "
-                    f"({e['threads']} threads) | {e['size_bytes']:,} | "
+                    f"({e['threads']} thread{'' if e['threads'] == 1 else 's'}) | {e['size_bytes']:,} | "
                     f"`{e['sha256']}` | {e['torch_version']} |")
         c = e["command"] if isinstance(e["command"], list) else [e["command"]]
         cmds.append(f"- `{e['file']}`: " + " then ".join(f"`{x}`" for x in c)
