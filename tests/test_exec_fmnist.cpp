@@ -45,7 +45,7 @@ TEST_CASE("fmnist models reproduce the PyTorch logits of the first 64 test image
     fs::path golden = root / "tests" / "data" / ("fmnist_" + name + "_logits_first64.npy");
     CAPTURE(name);
     auto g = load_onnx(mp.string());
-    REQUIRE_MESSAGE(g.ok(), g.ok() ? "" : g.error().message);
+    REQUIRE_MESSAGE(g.ok(), (g.ok() ? std::string() : g.error().message));
     float mean = meta_float(*g, "qforge.mean", 0.2860f), stdv = meta_float(*g, "qforge.std", 0.3530f);
     Tensor x(DType::f32, {64, 1, 28, 28});
     const uint8_t* px = ds->images.data<uint8_t>();
@@ -55,11 +55,11 @@ TEST_CASE("fmnist models reproduce the PyTorch logits of the first 64 test image
     plain.fuse = false;
     auto e_opt = Executor::prepare(*g);
     auto e_plain = Executor::prepare(*g, plain);
-    REQUIRE_MESSAGE(e_opt.ok(), e_opt.ok() ? "" : e_opt.error().message);
-    REQUIRE_MESSAGE(e_plain.ok(), e_plain.ok() ? "" : e_plain.error().message);
+    REQUIRE_MESSAGE(e_opt.ok(), (e_opt.ok() ? std::string() : e_opt.error().message));
+    REQUIRE_MESSAGE(e_plain.ok(), (e_plain.ok() ? std::string() : e_plain.error().message));
     auto y_opt = e_opt->run({x});
     auto y_plain = e_plain->run({x});
-    REQUIRE_MESSAGE(y_opt.ok(), y_opt.ok() ? "" : y_opt.error().message);
+    REQUIRE_MESSAGE(y_opt.ok(), (y_opt.ok() ? std::string() : y_opt.error().message));
     REQUIRE(y_plain.ok());
     const Tensor& lo = (*y_opt)[0];
     REQUIRE(lo.shape() == Shape{64, 10});
@@ -69,7 +69,7 @@ TEST_CASE("fmnist models reproduce the PyTorch logits of the first 64 test image
       continue;
     }
     auto want = io::load_npy(golden.string());
-    REQUIRE_MESSAGE(want.ok(), want.ok() ? "" : want.error().message);
+    REQUIRE_MESSAGE(want.ok(), (want.ok() ? std::string() : want.error().message));
     REQUIRE(want->shape() == Shape{64, 10});
     REQUIRE(want->dtype() == DType::f32);
     float d = max_abs_diff(lo, *want);

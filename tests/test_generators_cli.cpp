@@ -127,5 +127,12 @@ TEST_CASE("generate rejects bad arguments with a message and usage exit code") {
   CHECK(err.find("unknown fractal method") != std::string::npos);
   CHECK(gen("--source stylegan2:/nonexistent/g.qft -n 3 --out " + d, &err) == 1);
   CHECK(err.find("/nonexistent/g.qft") != std::string::npos);
-  CHECK(!fs::exists(d));  // nothing was created for a rejected command
+  CHECK(gen("--source fractal -n 3 --grid g.png --grid-max x --out " + d, &err) == 2);
+  CHECK(err.find("--grid-max") != std::string::npos);
+  CHECK(gen("--source fractal -n 3 --filter energy --model m.onnx --keep 1.5 --out " + d, &err) == 2);
+  CHECK(err.find("--keep") != std::string::npos);
+  CHECK(gen("--source fractal -n 3 --filter bn --model /nonexistent/m.onnx --out " + d, &err) == 1);
+  CHECK(err.find("/nonexistent/m.onnx") != std::string::npos);
+  fs::remove_all(d);
+  CHECK(!fs::exists(d));  // nothing was created for a rejected usage
 }

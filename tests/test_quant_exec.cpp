@@ -3,6 +3,7 @@
 // s8 activations, 4-bit, bias correction, degenerate graphs (dead branch, never-observed value).
 #include <doctest/doctest.h>
 
+#include "qforge/quant/report.hpp"
 #include "test_quant_util.hpp"
 
 TEST_CASE("quantize + int8 executor: small residual net close to fp32, per-layer integer semantics exact") {
@@ -237,4 +238,42 @@ TEST_CASE("batch size and image order do not change the quantized graph") {
       if (a->nodes[i].bias.defined())
         CHECK(std::memcmp(a->nodes[i].bias.raw(), b->nodes[i].bias.raw(), a->nodes[i].bias.nbytes()) == 0);
   }
+}
+
+TEST_CASE("SQNR report: the input layer matches the uniform-noise formula, layers sorted worst first") {
+  Graph g = small_net();
+  Tensor calib = randn({64, 1, 8, 8}, 51);
+  auto stats = calibrate(g, calib);
+  QuantizeOptions o;
+  o.act.method = Calibrator::MinMax;
+  QuantizeInfo info;
+  Graph pg = prepared(g);
+  auto qg = quantize_graph(pg, stats, o, &info);
+  REQUIRE_OK(qg);
+  auto rep = sqnr_report(pg, qg.value(), info, make_set(calib), 16);
+  REQUIRE_OK(rep);
+  CHECK(rep->images == 64);
+  REQUIRE(rep->layers.size() >= 5);
+  for (size_t i = 1; i < rep->layers.size(); ++i) CHECK(rep->layers[i - 1].sqnr_db() <= rep->layers[i].sqnr_db());
+  const LayerReport* in = nullptr;
+  for (auto& l : rep->layers)
+    if (l.value == "x") in = &l;
+  REQUIRE(in);
+  // x ~ N(0, 1) quantized with minmax: noise power Δ²/12, Δ = (max - min)/255 → SQNR = 10 log10(E[x²]·12/Δ²)
+  const TensorStats& s = stats.at("x");
+  const double delta = (double(s.max) - double(s.min)) / 255.0;
+  double ex2 = 0;
+  for (int64_t i = 0; i < calib.numel(); ++i) ex2 += double(calib.data<float>()[i]) * calib.data<float>()[i];
+  ex2 /= double(calib.numel());
+  const double expect = 10.0 * std::log10(ex2 * 12.0 / (delta * delta));
+  MESSAGE("input SQNR ", in->sqnr_db(), " dB, uniform-noise model ", expect, " dB");
+  CHECK(std::fabs(in->sqnr_db() - expect) < 0.5);
+  CHECK(in->has_range);
+  CHECK(in->range.lo == s.min);
+  CHECK(rep->outputs.size() == 1);
+  CHECK(rep->outputs[0].sqnr_db() > 20.0);
+  CHECK(rep->top1_agree >= 56);  // 5-way argmax on random inputs: int8 mostly agrees
+  const std::string t = rep->table();
+  CHECK(t.find("SQNR") != std::string::npos);
+  CHECK(rep->to_json().find("layers")->size() == rep->layers.size());
 }

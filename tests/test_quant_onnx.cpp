@@ -101,7 +101,7 @@ Tensor rand_int(Shape s, int lo, int hi, uint32_t seed) {
 }
 }  // namespace
 
-TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit for bit (u8 and s8 activations)") {
+TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit for bit, every ISA, u8 and s8") {
   for (int sgn = 0; sgn < 2; ++sgn)
     for (int cfg = 0; cfg < 3; ++cfg) {
       CAPTURE(sgn);
@@ -171,7 +171,12 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
       dq.inputs = {"yq"};
       dq.outputs = {"yf"};
       g.nodes = {qz, cv, dq};
-      auto ex = QExecutor::prepare(g);
+      for (Isa isa : available_isas()) {
+      CAPTURE(isa_name(isa));
+      QExecOptions xo;
+      xo.use_env_isa = false;
+      xo.isa = isa;
+      auto ex = QExecutor::prepare(g, xo);
       if (!ex.ok()) FAIL(ex.error().message);
       // float input that quantizes exactly to x
       Tensor xf(DType::f32, x.shape());
@@ -185,6 +190,7 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
       REQUIRE(r.ok());
       REQUIRE(yq.shape() == out[0].shape());
       CHECK(std::memcmp(yq.raw(), out[0].raw(), yq.nbytes()) == 0);
+      }
     }
 
   // QGemm vs QLinearMatMul (per-column b scale, s8 weights = transposed B)
@@ -239,7 +245,12 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
   dq.inputs = {"yq"};
   dq.outputs = {"yf"};
   g.nodes = {qz, gm, dq};
-  auto ex = QExecutor::prepare(g);
+  for (Isa isa : available_isas()) {
+  CAPTURE(isa_name(isa));
+  QExecOptions xo;
+  xo.use_env_isa = false;
+  xo.isa = isa;
+  auto ex = QExecutor::prepare(g, xo);
   REQUIRE(ex.ok());
   Tensor af(DType::f32, {M, K});
   for (int64_t i = 0; i < a.numel(); ++i) af.data<float>()[i] = float(int(a.data<uint8_t>()[i]) - 100) * 0.02f;
@@ -249,4 +260,5 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
   };
   REQUIRE(ex->run({af}, &obs).ok());
   CHECK(std::memcmp(yq.raw(), out[0].raw(), yq.nbytes()) == 0);
+  }
 }

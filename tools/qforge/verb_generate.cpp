@@ -163,6 +163,11 @@ int run(const std::vector<std::string>& argv) {
   }
   so.uniform_latent = a.has("uniform-z");
 
+  const int64_t gm = a.get_int("grid-max").value_or(a.has("grid-max") ? -1 : 64);
+  const int64_t gc = a.get_int("grid-cols").value_or(a.has("grid-cols") ? -1 : 0);
+  if (gm < 1 || gc < 0) return usage("--grid-max must be an integer >= 1 and --grid-cols >= 0");
+  if (!a.has("grid") && (a.has("grid-max") || a.has("grid-cols"))) return usage("--grid-max/--grid-cols need --grid");
+
   int64_t batch = 64;
   if (a.has("batch")) {
     auto b = a.get_int("batch");
@@ -199,12 +204,18 @@ int run(const std::vector<std::string>& argv) {
   double keep = 0.5, temperature = 1.0;
   if (!filter.empty() && filter != "energy" && filter != "bn") return usage("--filter must be energy or bn");
   if (a.has("keep")) {
-    keep = std::strtod(a.get("keep").c_str(), nullptr);
+    char* end = nullptr;
+    std::string k = a.get("keep");
+    keep = std::strtod(k.c_str(), &end);
+    if (k.empty() || *end) keep = -1;
     if (!(keep > 0 && keep <= 1)) return usage("--keep must be in (0, 1]");
     if (filter.empty()) return usage("--keep needs --filter");
   }
   if (a.has("temperature")) {
-    temperature = std::strtod(a.get("temperature").c_str(), nullptr);
+    char* end = nullptr;
+    std::string t = a.get("temperature");
+    temperature = std::strtod(t.c_str(), &end);
+    if (t.empty() || *end) temperature = -1;
     if (!(temperature > 0)) return usage("--temperature must be > 0");
     if (filter != "energy") return usage("--temperature applies to --filter energy");
   }
@@ -243,6 +254,18 @@ int run(const std::vector<std::string>& argv) {
     else cand.push_back({seed, k, cls});
   }
 
+#ifdef QFORGE_GENERATE_HAVE_FILTERS
+  // The scoring model is loaded (and checked) before any image is made.
+  Result<data::FilterModel> model = Error{"no filter"};
+  if (!filter.empty()) {
+    model = data::load_filter_model(a.get("model"));
+    if (!model.ok()) return fail(model.error().message);
+    if (filter == "bn" && model->bn.empty())
+      return fail(a.get("model") + ": the bn filter needs a model with BatchNormalization layers (this one has none;"
+                  " export with BatchNorm kept, see docs/generators.md)");
+  }
+#endif
+
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec || !std::filesystem::is_directory(out_dir))
@@ -258,8 +281,6 @@ int run(const std::vector<std::string>& argv) {
     for (size_t k = 0; k < cand.size(); ++k) chosen.push_back(k);
   } else {
 #ifdef QFORGE_GENERATE_HAVE_FILTERS
-    auto model = data::load_filter_model(a.get("model"));
-    if (!model.ok()) return fail(model.error().message);
     data::FilterOptions fo;
     fo.temperature = float(temperature);
     fo.batch = batch;
@@ -312,9 +333,6 @@ int run(const std::vector<std::string>& argv) {
   if (!st.ok()) return fail(st.error().message);
 
   if (a.has("grid")) {
-    auto gm = a.get_int("grid-max").value_or(64);
-    auto gc = a.get_int("grid-cols").value_or(0);
-    if (gm < 1 || gc < 0) return usage("--grid-max must be >= 1 and --grid-cols >= 0");
     int64_t cnt = std::min<int64_t>(gm, kept.dim(0));
     auto grid = io::make_grid(kept.slice0(0, cnt), gc, 2, -1.0f);
     if (!grid.ok()) return fail(grid.error().message);

@@ -28,6 +28,7 @@
 
 #include "qforge/graph/ir.hpp"
 #include "qforge/graph/ops/activation.hpp"
+#include "qforge/graph/ops/shape_ops.hpp"
 #include "qforge/graph/shape_infer.hpp"
 
 namespace qforge {

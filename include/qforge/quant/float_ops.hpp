@@ -13,11 +13,16 @@
 #include "qforge/graph/ir.hpp"
 #include "qforge/graph/ops/op.hpp"
 #include "qforge/graph/ops/registry.hpp"
+#if !defined(QFORGE_PRECOMPILED_OPS) || defined(QFORGE_OP_TABLES_IMPLEMENTATION)
 #include "qforge/quant/onnx_qops.hpp"
+#endif
 
 namespace qforge::quant {
 
-inline const ops::OpTable& float_op_table() {
+#if defined(QFORGE_PRECOMPILED_OPS) && !defined(QFORGE_OP_TABLES_IMPLEMENTATION)
+const ops::OpTable& float_op_table();  // defined once in qforge/op_tables.cpp (see graph/ops/registry.hpp)
+#else
+QFORGE_OP_TABLE_LINKAGE const ops::OpTable& float_op_table() {
   static const ops::OpTable table = [] {
     ops::OpTable t = ops::op_table();  // the fp32 executor's ops
     add_onnx_quant_ops(t);              // + QuantizeLinear, DequantizeLinear, QLinearConv, ... (onnx_qops.hpp)
@@ -25,6 +30,7 @@ inline const ops::OpTable& float_op_table() {
   }();
   return table;
 }
+#endif
 
 inline Result<std::shared_ptr<ops::OpKernel>> build_float_kernel(const Node& n,
                                                                  const std::map<std::string, Tensor>& constants,

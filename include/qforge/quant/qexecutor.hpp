@@ -4,7 +4,8 @@
 // fp32 op table) and returns an immutable executor; run() may be called from many threads at once. Inputs are
 // float32 NCHW tensors (one per graph input, any batch size); outputs are float32. Integer semantics are those of
 // kernels/ref (qgemm_ref.hpp, qconv_ref.hpp): every Conv/Gemm goes through the one kernel entry point below
-// (QKernels), so switching to the fast packed kernels is one edit. Run-time errors name the node and the shapes.
+// (QKernels), which packs the weights once per ISA (QExecOptions: QFORGE_ISA or the best available) and runs
+// the fast kernels of kernels/qgemm.hpp and kernels/qconv.hpp, bit for bit the ref kernels. Run-time errors name the node and the shapes.
 // The observer, when given, sees every value a node produces, as stored (quantized rank-4 values are NHWC), with
 // its QValue description; dequantize_logical() turns one into a float NCHW tensor.
 #pragma once
@@ -18,8 +19,10 @@
 #include <string>
 #include <vector>
 
-#include <kernels/ref/qconv_ref.hpp>
-#include <kernels/ref/qgemm_ref.hpp>
+#include <kernels/qconv.hpp>
+#include <kernels/qgemm.hpp>
+
+#include "qforge/core/cpu.hpp"
 
 #include "qforge/core/error.hpp"
 #include "qforge/core/tensor.hpp"
@@ -32,19 +35,55 @@
 namespace qforge::quant {
 
 // ------------------------------------------------------------------------------------------- kernel entry point
-// The only place the int8 kernels are named.
+// The only place the int8 kernels are named: weights are packed once per ISA at prepare (kernels/qconv.hpp,
+// kernels/qgemm.hpp; bit for bit the ref kernels), then every Conv/Gemm runs through these two calls.
+// TA (activations) is uint8_t or int8_t; TC (output) is float, uint8_t or int8_t. With QFORGE_PRECOMPILED_OPS
+// the definitions (every ISA's kernels: most of the compile time of a file that runs an int8 model) are compiled
+// once, in qforge/op_tables.cpp, like the fp32 op tables (graph/ops/registry.hpp).
 struct QKernels {
+  static kernels::PackedConv pack_conv(const kernels::ConvParams& p, const int8_t* w, Isa isa);
+  static kernels::PackedWeights pack_gemm(int N, int K, const int8_t* w, Isa isa);
   template <class TA, class TC>
-  static void conv(const kernels::ConvParams& p, const TA* x, int32_t x_zp, const int8_t* w, const kernels::Epilogue& ep,
-                   TC* y) {
-    kernels::ref::qconv2d_nhwc<TA, TC>(p, x, x_zp, w, ep, y);
-  }
+  static void conv(const kernels::ConvParams& p, const TA* x, int32_t x_zp, const kernels::PackedConv& w,
+                   const kernels::Epilogue& ep, TC* y, int threads);
   template <class TA, class TC>
-  static void gemm(int M, int N, int K, const TA* A, int lda, int32_t a_zp, const int8_t* W, int ldw,
-                   const kernels::Epilogue& ep, TC* C, int ldc) {
-    kernels::ref::qgemm<TA, TC>(M, N, K, A, lda, a_zp, W, ldw, ep, C, ldc);
-  }
+  static void gemm(int M, int N, int K, const TA* A, int lda, int32_t a_zp, const kernels::PackedWeights& W,
+                   const kernels::Epilogue& ep, TC* C, int ldc, int threads);
 };
+
+#if !defined(QFORGE_PRECOMPILED_OPS) || defined(QFORGE_OP_TABLES_IMPLEMENTATION)
+QFORGE_OP_TABLE_LINKAGE kernels::PackedConv QKernels::pack_conv(const kernels::ConvParams& p, const int8_t* w,
+                                                                Isa isa) {
+  return kernels::pack_conv_weights(p, w, isa);
+}
+QFORGE_OP_TABLE_LINKAGE kernels::PackedWeights QKernels::pack_gemm(int N, int K, const int8_t* w, Isa isa) {
+  return kernels::pack_weights(N, K, w, K, isa);
+}
+template <class TA, class TC>
+void QKernels::conv(const kernels::ConvParams& p, const TA* x, int32_t x_zp, const kernels::PackedConv& w,
+                    const kernels::Epilogue& ep, TC* y, int threads) {
+  kernels::qconv2d_nhwc<TA, TC>(p, x, x_zp, w, ep, y, threads);
+}
+template <class TA, class TC>
+void QKernels::gemm(int M, int N, int K, const TA* A, int lda, int32_t a_zp, const kernels::PackedWeights& W,
+                    const kernels::Epilogue& ep, TC* C, int ldc, int threads) {
+  kernels::qgemm<TA, TC>(M, N, K, A, lda, a_zp, W, ep, C, ldc, threads);
+}
+#endif
+#if defined(QFORGE_OP_TABLES_IMPLEMENTATION)
+#define QFORGE_QKERNELS_INSTANTIATE(TA, TC)                                                                    \
+  template void QKernels::conv<TA, TC>(const kernels::ConvParams&, const TA*, int32_t, const kernels::PackedConv&, \
+                                       const kernels::Epilogue&, TC*, int);                                     \
+  template void QKernels::gemm<TA, TC>(int, int, int, const TA*, int, int32_t, const kernels::PackedWeights&,     \
+                                       const kernels::Epilogue&, TC*, int, int);
+QFORGE_QKERNELS_INSTANTIATE(uint8_t, float)
+QFORGE_QKERNELS_INSTANTIATE(uint8_t, uint8_t)
+QFORGE_QKERNELS_INSTANTIATE(uint8_t, int8_t)
+QFORGE_QKERNELS_INSTANTIATE(int8_t, float)
+QFORGE_QKERNELS_INSTANTIATE(int8_t, uint8_t)
+QFORGE_QKERNELS_INSTANTIATE(int8_t, int8_t)
+#undef QFORGE_QKERNELS_INSTANTIATE
+#endif
 
 // ------------------------------------------------------------------------------------------- layout helpers
 namespace qdetail {
@@ -122,15 +161,6 @@ inline int32_t get_q(const Tensor& t, int64_t i) {
   return t.dtype() == DType::u8 ? int32_t(t.data<uint8_t>()[i]) : int32_t(t.data<int8_t>()[i]);
 }
 
-inline int threads_for(int64_t work) {
-#if defined(_OPENMP)
-  return work > 1 ? omp_get_max_threads() : 1;
-#else
-  (void)work;
-  return 1;
-#endif
-}
-
 }  // namespace qdetail
 
 // Dequantizes a stored value to a float tensor in logical (NCHW) layout; float values are returned as is.
@@ -152,7 +182,9 @@ inline Tensor quantize_physical(const Tensor& x, const QValue& v) {
 }
 
 struct QExecOptions {
-  int threads = 0;  // 0 = OpenMP default
+  int threads = 0;      // 0 = OpenMP default
+  bool use_env_isa = true;  // true: select_isa() (QFORGE_ISA or the best one); false: `isa`
+  Isa isa = Isa::ref;
 };
 
 class QExecutor {
@@ -165,6 +197,12 @@ class QExecutor {
     QF_RETURN_IF_ERROR(g.validate());
     QExecutor ex;
     ex.opt_ = opt;
+    if (opt.use_env_isa) {
+      QF_ASSIGN_OR_RETURN(ex.isa_, select_isa());
+    } else {
+      if (!isa_available(opt.isa)) return make_error("ISA ", isa_name(opt.isa), " is not available on this CPU");
+      ex.isa_ = opt.isa;
+    }
     ex.g_ = std::make_shared<QGraph>(std::move(g));
     const QGraph& G = *ex.g_;
     std::map<std::string, int> slot;
@@ -205,6 +243,7 @@ class QExecutor {
   }
 
   const QGraph& graph() const { return *g_; }
+  Isa isa() const { return isa_; }
 
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, const Observer* obs = nullptr) const {
     if (inputs.size() != input_slots_.size())
@@ -241,6 +280,8 @@ class QExecutor {
     std::vector<const QValue*> in_info, out_info;
     std::vector<float> scale;        // Conv/Gemm: per output channel epilogue multiplier
     ops::WindowAttrs win;            // Conv/pools
+    std::shared_ptr<const kernels::PackedConv> pconv;      // Conv
+    std::shared_ptr<const kernels::PackedWeights> pgemm;   // Gemm
     std::shared_ptr<ops::OpKernel> kernel;  // Float
     std::vector<int64_t> ints;       // Reshape shape / Transpose perm / Split sizes
   };
@@ -290,6 +331,23 @@ class QExecutor {
           st.win.kernel = {n.weight.dim(2), n.weight.dim(3)};
           const int64_t g = n.get_int("group", 1);
           if (g < 1 || N % g != 0) return make_error("group ", g, " does not divide ", N, " output channels");
+          // pack for a nominal input of the kernel's extent (only channels, kernel and groups must match later)
+          kernels::ConvParams p;
+          p.in_c = int(n.weight.dim(1) * g);
+          p.out_c = int(N);
+          p.kernel_h = int(n.weight.dim(2));
+          p.kernel_w = int(n.weight.dim(3));
+          p.dilation_h = int(st.win.dilations[0]);
+          p.dilation_w = int(st.win.dilations[1]);
+          p.in_h = (p.kernel_h - 1) * p.dilation_h + 1;
+          p.in_w = (p.kernel_w - 1) * p.dilation_w + 1;
+          p.groups = int(g);
+          if (!p.valid()) return make_error("invalid convolution geometry");
+          st.pconv = std::make_shared<const kernels::PackedConv>(QKernels::pack_conv(p, n.weight.data<int8_t>(), isa_));
+        } else {
+          if (n.weight.dim(1) > 65536) return make_error("K = ", n.weight.dim(1), " is larger than 65536");
+          st.pgemm = std::make_shared<const kernels::PackedWeights>(
+              QKernels::pack_gemm(int(N), int(n.weight.dim(1)), n.weight.data<int8_t>(), isa_));
         }
         const float s_in = st.in_info[0]->q.scale;
         st.scale.resize(size_t(N));
@@ -423,16 +481,6 @@ class QExecutor {
     return ep;
   }
 
-  template <class TA, class TC>
-  static void conv_images(const kernels::ConvParams& p, const TA* x, int32_t zp, const int8_t* w,
-                          const kernels::Epilogue& ep, TC* y, int threads) {
-    const int64_t in_img = int64_t(p.in_h) * p.in_w * p.in_c, out_img = int64_t(p.out_h()) * p.out_w() * p.out_c;
-    kernels::ConvParams one = p;
-    one.batch = 1;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && p.batch > 1)
-    for (int b = 0; b < p.batch; ++b) QKernels::conv<TA, TC>(one, x + b * in_img, zp, w, ep, y + b * out_img);
-  }
-
   Status run_conv(const Step& st, const Tensor& x, Tensor& y) const {
     const QNode& n = *st.node;
     if (x.rank() != 4) return make_error("input must be NHWC rank 4, got ", shape_str(x.shape()));
@@ -461,24 +509,24 @@ class QExecutor {
     if (p.out_h() != w.out[1] || p.out_w() != w.out[2]) return make_error("unsupported padding mode");
     const kernels::Epilogue ep = epilogue(st);
     const QValue& ov = *st.out_info[0];
-    const int th = qdetail::threads_for(p.batch);
+    const int th = opt_.threads;
     Shape ys{x.dim(0), p.out_h(), p.out_w(), p.out_c};
     const int32_t zp = st.in_info[0]->q.zero_point;
-    const int8_t* wt = n.weight.data<int8_t>();
+    const kernels::PackedConv& wt = *st.pconv;
     auto go = [&](auto ta) {
       using TA = decltype(ta);
       const TA* xp = x.data<TA>();
       if (!ov.quantized) {
         Tensor yf(DType::f32, ys);
-        conv_images<TA, float>(p, xp, zp, wt, ep, yf.data<float>(), th);
+        QKernels::conv<TA, float>(p, xp, zp, wt, ep, yf.data<float>(), th);
         apply_act(n.act, yf);
         y = qdetail::to_nchw(yf);
       } else if (ov.q.dtype == DType::u8) {
         y = Tensor(DType::u8, ys);
-        conv_images<TA, uint8_t>(p, xp, zp, wt, ep, y.data<uint8_t>(), th);
+        QKernels::conv<TA, uint8_t>(p, xp, zp, wt, ep, y.data<uint8_t>(), th);
       } else {
         y = Tensor(DType::i8, ys);
-        conv_images<TA, int8_t>(p, xp, zp, wt, ep, y.data<int8_t>(), th);
+        QKernels::conv<TA, int8_t>(p, xp, zp, wt, ep, y.data<int8_t>(), th);
       }
     };
     if (x.dtype() == DType::u8) go(uint8_t{});
@@ -501,19 +549,11 @@ class QExecutor {
     const kernels::Epilogue ep = epilogue(st);
     const QValue& ov = *st.out_info[0];
     const int32_t zp = st.in_info[0]->q.zero_point;
-    const int8_t* wt = n.weight.data<int8_t>();
-    const int th = qdetail::threads_for(M >= 16 ? M : 1);
+    const kernels::PackedWeights& wt = *st.pgemm;
     auto go = [&](auto ta, auto tc, Tensor& out) {
       using TA = decltype(ta);
       using TC = decltype(tc);
-      const TA* xp = x.data<TA>();
-      TC* yp = out.data<TC>();
-      const int chunk = std::max(1, (M + th - 1) / th);
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1)
-      for (int m0 = 0; m0 < M; m0 += chunk) {
-        const int mm = std::min(chunk, M - m0);
-        QKernels::gemm<TA, TC>(mm, N, K, xp + size_t(m0) * K, K, zp, wt, K, ep, yp + size_t(m0) * N, N);
-      }
+      QKernels::gemm<TA, TC>(M, N, K, x.data<TA>(), K, zp, wt, ep, out.data<TC>(), N, opt_.threads);
     };
     y = Tensor(ov.quantized ? ov.q.dtype : DType::f32, {x.dim(0), N});
     if (x.dtype() != DType::u8 && x.dtype() != DType::i8) return make_error("input must be u8 or s8");
@@ -739,6 +779,7 @@ class QExecutor {
   }
 
   QExecOptions opt_;
+  Isa isa_ = Isa::ref;
   std::shared_ptr<QGraph> g_;
   std::vector<Step> steps_;
   std::vector<std::string> slot_names_;

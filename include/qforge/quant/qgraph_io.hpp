@@ -23,6 +23,7 @@
 
 #include "qforge/core/error.hpp"
 #include "qforge/graph/ir.hpp"
+#include "qforge/graph/ops/activation.hpp"
 #include "qforge/io/json.hpp"
 #include "qforge/io/model_file.hpp"
 #include "qforge/io/onnx.hpp"

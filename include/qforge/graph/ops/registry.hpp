@@ -2,14 +2,25 @@
 //
 // Contract: op_table() is built once (thread-safe static) from every op family header. An op type missing here
 // is unsupported; the executor reports it at prepare with the node's name. Custom domains are not supported.
+//
+// Build time: op_table() instantiates every op kernel, which is most of the compile time of any file that runs a
+// graph. Header-only use defines it inline in each such file. A project with many files can define
+// QFORGE_PRECOMPILED_OPS everywhere and compile qforge/op_tables.cpp once (CMake: link qforge::ops): then this
+// header only declares op_table() (and quant/float_ops.hpp only float_op_table()).
 #pragma once
+#include "qforge/graph/ops/op.hpp"
+
+#if defined(QFORGE_PRECOMPILED_OPS) && !defined(QFORGE_OP_TABLES_IMPLEMENTATION)
+namespace qforge::ops {
+const OpTable& op_table();
+}
+#else
 #include "qforge/graph/ops/conv.hpp"
 #include "qforge/graph/ops/elementwise.hpp"
 #include "qforge/graph/ops/gemm.hpp"
 #include "qforge/graph/ops/loss.hpp"
 #include "qforge/graph/ops/misc.hpp"
 #include "qforge/graph/ops/norm.hpp"
-#include "qforge/graph/ops/op.hpp"
 #include "qforge/graph/ops/pool.hpp"
 #include "qforge/graph/ops/quant_ops.hpp"
 #include "qforge/graph/ops/reduce.hpp"
@@ -19,9 +30,15 @@
 #include "qforge/graph/ops/signal.hpp"
 #include "qforge/graph/ops/vision.hpp"
 
+#if defined(QFORGE_OP_TABLES_IMPLEMENTATION)
+#define QFORGE_OP_TABLE_LINKAGE
+#else
+#define QFORGE_OP_TABLE_LINKAGE inline
+#endif
+
 namespace qforge::ops {
 
-inline const OpTable& op_table() {
+QFORGE_OP_TABLE_LINKAGE const OpTable& op_table() {
   static const OpTable table = [] {
     OpTable t;
     add_elementwise_ops(t);
@@ -42,6 +59,11 @@ inline const OpTable& op_table() {
   }();
   return table;
 }
+
+}  // namespace qforge::ops
+#endif
+
+namespace qforge::ops {
 
 // The OpDef for a node, or an error naming the op type and node.
 inline Result<const OpDef*> find_op(const Node& n) {
