@@ -1,0 +1,133 @@
+// qforge/experiment/raster.hpp — a tiny RGB rasterizer for the experiment's charts: filled rectangles, lines
+// and text in a built-in 5×7 bitmap font (upper-case letters, digits, a few signs; lower case is drawn as upper
+// case, unknown characters as a box).
+//
+// Contract: Canvas is interleaved RGB uint8, row-major, origin top-left; every drawing call clips to the canvas.
+// Text at scale s advances 6·s pixels per character and is 7·s pixels tall; y is the top of the glyphs.
+#pragma once
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qforge::experiment {
+
+struct Rgb {
+  uint8_t r = 0, g = 0, b = 0;
+};
+
+class Canvas {
+ public:
+  Canvas(int w, int h, Rgb bg = {255, 255, 255}) : w_(w), h_(h), px_(size_t(w) * size_t(h) * 3) {
+    for (int i = 0; i < w * h; ++i) {
+      px_[size_t(i) * 3] = bg.r;
+      px_[size_t(i) * 3 + 1] = bg.g;
+      px_[size_t(i) * 3 + 2] = bg.b;
+    }
+  }
+  int width() const { return w_; }
+  int height() const { return h_; }
+  const uint8_t* data() const { return px_.data(); }
+
+  void set(int x, int y, Rgb c) {
+    if (x < 0 || y < 0 || x >= w_ || y >= h_) return;
+    uint8_t* p = &px_[(size_t(y) * size_t(w_) + size_t(x)) * 3];
+    p[0] = c.r;
+    p[1] = c.g;
+    p[2] = c.b;
+  }
+  Rgb get(int x, int y) const {
+    if (x < 0 || y < 0 || x >= w_ || y >= h_) return {};
+    const uint8_t* p = &px_[(size_t(y) * size_t(w_) + size_t(x)) * 3];
+    return {p[0], p[1], p[2]};
+  }
+  // Filled rectangle with corners (x0, y0) and (x1, y1), both inclusive, in any order.
+  void fill(int x0, int y0, int x1, int y1, Rgb c) {
+    if (x0 > x1) std::swap(x0, x1);
+    if (y0 > y1) std::swap(y0, y1);
+    for (int y = std::max(0, y0); y <= std::min(h_ - 1, y1); ++y)
+      for (int x = std::max(0, x0); x <= std::min(w_ - 1, x1); ++x) set(x, y, c);
+  }
+  void hline(int x0, int x1, int y, Rgb c) { fill(x0, y, x1, y, c); }
+  void vline(int x, int y0, int y1, Rgb c) { fill(x, y0, x, y1, c); }
+  void rect(int x0, int y0, int x1, int y1, Rgb c) {
+    hline(x0, x1, y0, c);
+    hline(x0, x1, y1, c);
+    vline(x0, y0, y1, c);
+    vline(x1, y0, y1, c);
+  }
+  // Dashed horizontal line (on/off runs of `dash` pixels).
+  void dashed_hline(int x0, int x1, int y, Rgb c, int dash = 3) {
+    for (int x = x0; x <= x1; ++x)
+      if (((x - x0) / dash) % 2 == 0) set(x, y, c);
+  }
+
+  static int text_width(const std::string& s, int scale = 1) { return int(s.size()) * 6 * scale; }
+
+  void text(int x, int y, const std::string& s, Rgb c, int scale = 1) {
+    for (size_t i = 0; i < s.size(); ++i) {
+      const uint8_t* g = glyph(s[i]);
+      for (int row = 0; row < 7; ++row)
+        for (int col = 0; col < 5; ++col)
+          if (g[row] & (0x10 >> col))
+            fill(x + int(i) * 6 * scale + col * scale, y + row * scale, x + int(i) * 6 * scale + col * scale + scale - 1,
+                 y + row * scale + scale - 1, c);
+    }
+  }
+
+ private:
+  // 5×7 glyphs, one byte per row, bit 4 = leftmost column.
+  static const uint8_t* glyph(char ch) {
+    static const uint8_t digits[10][7] = {
+        {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E},
+        {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}, {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E},
+        {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}, {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E},
+        {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}, {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08},
+        {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}, {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}};
+    static const uint8_t letters[26][7] = {
+        {0x0E, 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11}, {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E},
+        {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}, {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C},
+        {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}, {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10},
+        {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}, {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11},
+        {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}, {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C},
+        {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}, {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F},
+        {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}, {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11},
+        {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10},
+        {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}, {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11},
+        {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}, {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04},
+        {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}, {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04},
+        {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}, {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11},
+        {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}, {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}};
+    struct Sym {
+      char c;
+      uint8_t rows[7];
+    };
+    static const Sym syms[] = {{' ', {0, 0, 0, 0, 0, 0, 0}},
+                               {'.', {0, 0, 0, 0, 0, 0x0C, 0x0C}},
+                               {',', {0, 0, 0, 0, 0x0C, 0x04, 0x08}},
+                               {'-', {0, 0, 0, 0x1F, 0, 0, 0}},
+                               {'+', {0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0}},
+                               {':', {0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0}},
+                               {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}},
+                               {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
+                               {'/', {0, 0x01, 0x02, 0x04, 0x08, 0x10, 0}},
+                               {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
+                               {'_', {0, 0, 0, 0, 0, 0, 0x1F}},
+                               {'=', {0, 0, 0x1F, 0, 0x1F, 0, 0}},
+                               {'>', {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}},
+                               {'<', {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}}};
+    static const uint8_t box[7] = {0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F};
+    if (ch >= '0' && ch <= '9') return digits[ch - '0'];
+    const int u = std::toupper(static_cast<unsigned char>(ch));
+    if (u >= 'A' && u <= 'Z') return letters[u - 'A'];
+    for (auto& s : syms)
+      if (s.c == ch) return s.rows;
+    return box;
+  }
+
+  int w_, h_;
+  std::vector<uint8_t> px_;
+};
+
+}  // namespace qforge::experiment
