@@ -176,6 +176,37 @@ TEST_CASE("qforge experiment: tiny run end to end") {
   std::filesystem::remove_all(d);
 }
 
+TEST_CASE("qforge experiment: few-shot source (needs the StyleGAN2 generator)") {
+  const std::string model = std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_vgg.onnx";
+  std::string gen = std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_stylegan2.qf";
+  if (!std::filesystem::exists(gen)) gen = "/var/tmp/fmnist_stylegan2_prelim.qf";
+  if (!std::filesystem::exists(model) || !std::filesystem::exists(gen) ||
+      !data::load_dataset("fmnist:train", {1}).ok()) {
+    MESSAGE("skipped: no model, generator or Fashion-MNIST");
+    return;
+  }
+  const std::string d = tmp_dir(), out = d + "/fs";
+  REQUIRE(run_cli("experiment --models " + model + " --sources stylegan2 --few-shot 0,1 --few-shot-pool 2 --stylegan2 " +
+                      gen + " --calibrators minmax --bits w8a8 -n 40 --eval-n 200 --out " + out,
+                  d + "/fs.log") == 0);
+  const std::string csv = slurp(out + "/table.csv");
+  CAPTURE(csv);
+  std::map<std::string, std::string> int8_of;
+  std::istringstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    auto f = csv_fields(line);
+    REQUIRE(f.size() == 14);
+    CHECK(f[13] == "ok");
+    int8_of[f[1]] = f[7];
+  }
+  REQUIRE(int8_of.size() == 3);
+  CHECK(int8_of["few-shot:0"] == int8_of["stylegan2"]);  // K = 0 is the plain generator set
+  CHECK(std::filesystem::file_size(out + "/grid_few-shot_1.png") > 100);
+  std::filesystem::remove_all(d);
+}
+
 TEST_CASE("experiment helpers: bits, labels, subsets, results, chart") {
   auto b = parse_bits("w4a8");
   REQUIRE(b.ok());

@@ -22,12 +22,14 @@ const char* kUsage =
     "usage: qforge experiment [--models M1.onnx,M2.onnx,...] [--sources real,stylegan2,stylegan2+energy,...]\n"
     "         [--calibrators entropy,mse,percentile,minmax] [--bits w8a8,w4a8,w8a4,w4a4] [-n 1024] [--repeats 1]\n"
     "         [--few-shot K[,K...]] [--few-shot-pool 8] [--eval-n N] [--eval-data fmnist:test]\n"
-    "         [--real-data fmnist:train] [--stylegan2 weights/fmnist_stylegan2.qf] [--batch 64] [--threads 1]\n"
+    "         [--real-data fmnist:train] [--stylegan2 weights/fmnist_stylegan2.qf] [--batch 64] [--threads 1] [--jobs 2]\n"
     "         [--grid-max 64] [--quiet] --out DIR\n"
     "  Defaults: the five weights/fmnist_*.onnx models; sources real,stylegan2,stylegan2+energy,stylegan2+bn,\n"
     "  fractal,noise; calibrators entropy,mse,percentile,minmax; bits w8a8,w4a8; 1024 images; 1 repeat; the\n"
-    "  full test set. --few-shot K adds the source few-shot:K (K real images per class + the StyleGAN2 images\n"
-    "  whose penultimate features are nearest to them, chosen from n·pool candidates).\n"
+    "  full test set. --jobs: int8 models evaluated at once, each with --threads OpenMP threads (more than one\n"
+    "  OpenMP thread per model is very slow on a busy machine). --few-shot K adds the source few-shot:K (K real\n"
+    "  images per class + the StyleGAN2 images whose penultimate features are nearest to them, from n*pool\n"
+    "  candidates).\n"
     "  Writes DIR/table.md, DIR/table.csv, DIR/drops.png and DIR/grid_<source>.png.\n";
 
 int usage(const std::string& msg) {
@@ -44,7 +46,7 @@ int fail(const std::string& msg) {
 int run(const std::vector<std::string>& argv) {
   cli::Args a(argv, {"quiet"});
   auto unknown = a.unknown({"models", "sources", "calibrators", "bits", "n", "repeats", "few-shot", "few-shot-pool",
-                            "eval-n", "eval-data", "real-data", "stylegan2", "batch", "threads", "grid-max", "quiet",
+                            "eval-n", "eval-data", "real-data", "stylegan2", "batch", "threads", "jobs", "grid-max", "quiet",
                             "out"});
   if (!unknown.empty()) return usage("unknown or incomplete option --" + unknown[0]);
   if (!a.positional().empty()) return usage("unexpected argument '" + a.positional()[0] + "'");
@@ -73,12 +75,13 @@ int run(const std::vector<std::string>& argv) {
     out = *v;
     return true;
   };
-  long long n, rep, evn, batch, threads, gm, pool;
+  long long n, rep, evn, batch, threads, gm, pool, jobs;
   if (!num("n", 1024, 1, n)) return usage("-n must be a positive integer");
   if (!num("repeats", 1, 1, rep) || rep > 1000) return usage("--repeats must be in 1..1000");
   if (!num("eval-n", 0, 0, evn)) return usage("--eval-n must be >= 0 (0 = all)");
   if (!num("batch", 64, 1, batch)) return usage("--batch must be a positive integer");
   if (!num("threads", 1, 0, threads) || threads > 1024) return usage("--threads must be in 0..1024 (0 = OpenMP default)");
+  if (!num("jobs", 2, 1, jobs) || jobs > 64) return usage("--jobs must be in 1..64");
   if (!num("grid-max", 64, 1, gm)) return usage("--grid-max must be a positive integer");
   if (!num("few-shot-pool", 8, 1, pool) || pool > 1000) return usage("--few-shot-pool must be in 1..1000");
   c.n = n;
@@ -87,6 +90,7 @@ int run(const std::vector<std::string>& argv) {
   c.batch = batch;
   c.threads = int(threads);
   c.grid_max = gm;
+  c.jobs = int(jobs);
   c.few_shot_pool = pool;
   c.eval_data = a.get("eval-data", c.eval_data);
   c.real_data = a.get("real-data", c.real_data);

@@ -38,7 +38,8 @@ struct Config {
   std::string real_data = "fmnist:train";
   std::string stylegan2 = "weights/fmnist_stylegan2.qf";
   int64_t batch = 64;
-  int threads = 0;
+  int threads = 1;                        // per executor (OpenMP); 1 is robust on a shared machine
+  int jobs = 2;                           // int8 models quantized and evaluated at once
   int64_t grid_max = 64;                  // images per source grid
   int64_t few_shot_pool = 8;              // few-shot: candidates drawn per kept synthetic image
   std::string out = "results";

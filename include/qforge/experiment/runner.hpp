@@ -10,7 +10,10 @@
 // Targets checked (issue 6): W8A8 — the best synthetic source within 0.3 points of fp32 and within 0.1 of real
 // data with the same calibrator; lower bit widths — the best synthetic result within 0.5 of the best real one.
 #pragma once
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -156,25 +159,60 @@ class ExperimentRunner {
           }
           log_("  " + label + " " + src + " (repeat " + std::to_string(rep) + "): " + std::to_string(x.dim(0)) +
                " images in " + f2(t_images) + " s, statistics in " + f2(secs(tc)) + " s");
+          // Every (bit width, calibrator) from the same statistics, `jobs` at a time (each single-threaded
+          // unless --threads says otherwise); records are added in the fixed table order.
+          struct Job {
+            BitWidth bw;
+            quant::Calibrator cal;
+            EvalCounts c;
+            double seconds = 0;
+            std::optional<Error> err;
+          };
+          std::vector<Job> jobs;
           for (const BitWidth& bw : cfg_.bits)
-            for (quant::Calibrator cal : cfg_.calibrators) {
-              ++step;
+            for (quant::Calibrator cal : cfg_.calibrators) jobs.push_back({bw, cal, {}, 0, std::nullopt});
+          std::atomic<size_t> next{0};
+          std::mutex log_mu;
+          auto work = [&] {
+            for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
+              Job& jb = jobs[j];
               auto tq = std::chrono::steady_clock::now();
-              auto qg = quant::quantize_graph(ex->graph(), *stats, quantize_options(cal, bw));
-              if (!qg.ok()) return qg.error().wrap(label + " " + src + " " + bw.name());
-              QF_ASSIGN_OR_RETURN(quant::AnyModel qm,
-                                  quant::AnyModel::from_qgraph(std::move(*qg), label + ".int8", cfg_.threads));
-              QF_ASSIGN_OR_RETURN(EvalCounts c, evaluate(qm, ts, eval_batch));
-              Record r{label, src, quant::calibrator_name(cal), bw.name(), rep, c.n, ts.fp32_correct, c.correct,
-                       c.agree};
-              out.results.add(r);
+              auto res = [&]() -> Status {
+                auto qg = quant::quantize_graph(ex->graph(), *stats, quantize_options(jb.cal, jb.bw));
+                if (!qg.ok()) return qg.error().wrap(label + " " + src + " " + jb.bw.name());
+                QF_ASSIGN_OR_RETURN(quant::AnyModel qm,
+                                    quant::AnyModel::from_qgraph(std::move(*qg), label + ".int8", cfg_.threads));
+                QF_ASSIGN_OR_RETURN(jb.c, evaluate(qm, ts, eval_batch));
+                return Status::Ok();
+              }();
+              jb.seconds = secs(tq);
+              if (!res.ok()) {
+                jb.err = res.error();
+                continue;
+              }
+              std::lock_guard<std::mutex> lk(log_mu);
               char line[320];
-              std::snprintf(line, sizeof line, "[%zu/%zu] %-12s %-5s %-18s %-10s int8 %6.2f%%  drop %6.2f  agree %6.2f%%  (%.1f s)",
-                            step, total_steps, label.c_str(), bw.name().c_str(), src.c_str(),
-                            quant::calibrator_name(cal), c.top1(), 100.0 * double(ts.fp32_correct - c.correct) / c.n,
-                            c.agreement(), secs(tq));
+              std::snprintf(line, sizeof line,
+                            "[%zu/%zu] %-12s %-5s %-18s %-10s int8 %6.2f%%  drop %6.2f  agree %6.2f%%  (%.1f s)",
+                            ++step, total_steps, label.c_str(), jb.bw.name().c_str(), src.c_str(),
+                            quant::calibrator_name(jb.cal), jb.c.top1(),
+                            100.0 * double(ts.fp32_correct - jb.c.correct) / double(jb.c.n), jb.c.agreement(),
+                            jb.seconds);
               log_(line);
             }
+          };
+          {
+            std::vector<std::thread> pool;
+            const int nj = std::max(1, std::min<int>(cfg_.jobs, int(jobs.size())));
+            for (int w = 1; w < nj; ++w) pool.emplace_back(work);
+            work();
+            for (auto& t : pool) t.join();
+          }
+          for (auto& jb : jobs) {
+            if (jb.err) return *jb.err;
+            out.results.add(Record{label, src, quant::calibrator_name(jb.cal), jb.bw.name(), rep, jb.c.n,
+                                   ts.fp32_correct, jb.c.correct, jb.c.agree});
+          }
         }
       }
       QF_ASSIGN_OR_RETURN(std::string sq, verdicts_and_sqnr(out.results, ms));
