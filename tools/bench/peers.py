@@ -117,18 +117,6 @@ def timed(fn, batch, min_time, reps):
                 images_per_s=batch / per[mid])
 
 
-def shuffle_unit_forward_fx(self, x):
-    """models.ShuffleUnit.forward with the channel split written as two slices (same values): FX cannot unpack
-    the tuple torch.split returns (tools/python/ptq_pytorch.py has the same problem with shufflenetv2)."""
-    import torch
-    import models as fm_models
-    if self.stride == 1:
-        out = torch.cat((x[:, :self.branch], self.branch2(x[:, self.branch:])), dim=1)
-    else:
-        out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
-    return fm_models.channel_shuffle(out, 2)
-
-
 def torch_worker(args):
     import torch
     sys.path.insert(0, PY_TOOLS)
@@ -145,7 +133,7 @@ def torch_worker(args):
     torch.backends.quantized.engine = engine
     qmap = get_default_qconfig_mapping(engine)
     fm_models.channel_shuffle = ptq_pytorch.channel_shuffle_fx
-    fm_models.ShuffleUnit.forward = shuffle_unit_forward_fx
+    fm_models.ShuffleUnit.forward = ptq_pytorch.shuffle_unit_forward_fx
     ckpt_dir = args.ckpt_dir or os.environ.get("QFORGE_TRAIN_DIR") or ptq_pytorch.DEFAULT_CKPT_DIR
     calib_fm = None
     results = []
