@@ -12,6 +12,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "test_cli_util.hpp"
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
 #include "qforge/experiment/chart.hpp"
@@ -26,22 +27,9 @@ using namespace qforge::experiment;
 
 namespace {
 
-std::string tmp_dir() {
-  auto d = std::filesystem::temp_directory_path() / ("qforge_test_experiment_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(d);
-  return d.string();
-}
-
-int run_cli(const std::string& args, const std::string& log) {
-  std::string cmd = std::string(QFORGE_EXE) + " " + args + " > " + log + " 2>&1";
-  int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+using qforge::testing::run_cli;
+using qforge::testing::slurp;
+std::string tmp_dir() { return qforge::testing::scratch_dir("qforge_test_experiment"); }
 
 std::vector<std::string> csv_fields(const std::string& line) {
   std::vector<std::string> out;

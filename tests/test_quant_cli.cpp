@@ -9,6 +9,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "test_cli_util.hpp"
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
 #include "qforge/io/json.hpp"
@@ -18,23 +19,9 @@
 
 namespace {
 
-std::string tmp_dir() {
-  auto d = std::filesystem::temp_directory_path() / ("qforge_test_quant_cli_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(d);
-  return d.string();
-}
-
-// Runs the CLI, returns the exit code; output goes to `log`.
-int run_cli(const std::string& args, const std::string& log) {
-  std::string cmd = std::string(QFORGE_EXE) + " " + args + " > " + log + " 2>&1";
-  int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+using qforge::testing::run_cli;
+using qforge::testing::slurp;
+std::string tmp_dir() { return qforge::testing::scratch_dir("qforge_test_quant_cli"); }
 
 }  // namespace
 
