@@ -58,14 +58,24 @@ def main():
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-pytorch", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="take the qforge/ORT rows of an earlier run in --out")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     models = args.models.split(",")
     rows = {}
+    cache = os.path.join(args.out, "qforge_ort.json")
+    if args.reuse and os.path.exists(cache):
+        with open(cache) as f:
+            rows = json.load(f)
     for m in models:
+        if m in rows:
+            continue
         r = qforge_side(args.qforge, m, args.calib_n, args.out, args.threads)
         r["ort"] = ort_side(r["files"]["qdq"], args.threads)
         rows[m] = r
+        with open(cache + ".tmp", "w") as f:
+            json.dump(rows, f, indent=1)
+        os.replace(cache + ".tmp", cache)
         print(f"{m}: qforge fp32 {r['fp32']['correct']} int8 {r['int8']['correct']} ort-qdq {r['ort']['correct']}",
               flush=True)
     if not args.skip_pytorch:
