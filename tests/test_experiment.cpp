@@ -68,11 +68,9 @@ double top1(const quant::AnyModel& m, const data::Dataset& ds, int64_t n, std::v
 
 TEST_CASE("qforge experiment: tiny run end to end") {
   const std::string model = std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_mobilenetv2.onnx";
-  if (!std::filesystem::exists(model) || !data::load_dataset("fmnist:test", {1}).ok() ||
-      !data::load_dataset("fmnist:train", {1}).ok()) {
-    MESSAGE("skipped: ", model, " or Fashion-MNIST not present");
-    return;
-  }
+  REQUIRE(std::filesystem::exists(model));
+  REQUIRE_MESSAGE(data::load_dataset("fmnist:test", {1}).ok(), "Fashion-MNIST not installed (dataset-fashion-mnist)");
+  REQUIRE(data::load_dataset("fmnist:train", {1}).ok());
   const std::string d = tmp_dir(), out = d + "/run";
   const int64_t eval_n = 300;
   const std::string args = "experiment --models " + model +
@@ -166,13 +164,10 @@ TEST_CASE("qforge experiment: tiny run end to end") {
 
 TEST_CASE("qforge experiment: few-shot source (needs the StyleGAN2 generator)") {
   const std::string model = std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_vgg.onnx";
-  std::string gen = std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_stylegan2.qf";
-  if (!std::filesystem::exists(gen)) gen = "/var/tmp/fmnist_stylegan2_prelim.qf";
-  if (!std::filesystem::exists(model) || !std::filesystem::exists(gen) ||
-      !data::load_dataset("fmnist:train", {1}).ok()) {
-    MESSAGE("skipped: no model, generator or Fashion-MNIST");
-    return;
-  }
+  const std::string gen = std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_stylegan2.qf";  // shipped
+  REQUIRE(std::filesystem::exists(model));
+  REQUIRE(std::filesystem::exists(gen));
+  REQUIRE(data::load_dataset("fmnist:train", {1}).ok());
   const std::string d = tmp_dir(), out = d + "/fs";
   REQUIRE(run_cli("experiment --models " + model + " --sources stylegan2 --few-shot 0,1 --few-shot-pool 2 --stylegan2 " +
                       gen + " --calibrators minmax --bits w8a8 -n 40 --eval-n 200 --out " + out,

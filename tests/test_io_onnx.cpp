@@ -416,10 +416,7 @@ TEST_CASE("tensor proto files: save/load and validation") {
 // --- the ONNX test corpus -----------------------------------------------------------------------------------
 
 TEST_CASE("onnx corpus: every test model loads or fails as unsupported; loaded ones round-trip") {
-  if (!fs::exists(kOnnxTestData)) {
-    MESSAGE("skipped: ", kOnnxTestData, " not installed (apt-get install libonnx-testdata)");
-    return;
-  }
+  REQUIRE_MESSAGE(fs::exists(kOnnxTestData), kOnnxTestData, " not installed (apt-get install libonnx-testdata)");
   std::vector<fs::path> models;
   for (auto& suite : fs::directory_iterator(kOnnxTestData)) {
     if (!suite.is_directory()) continue;

@@ -104,10 +104,8 @@ TEST_CASE("qforge quantize: export, report, table, usage errors, load_any_model"
 
 TEST_CASE("shipped ResNet on real Fashion-MNIST: W8A8 int8 stays close to fp32") {
   const std::string model = std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_resnet.onnx";
-  if (!std::filesystem::exists(model) || !data::load_dataset("fmnist:test", {1}).ok()) {
-    MESSAGE("skipped: ", model, " or Fashion-MNIST not present");
-    return;
-  }
+  REQUIRE(std::filesystem::exists(model));
+  REQUIRE_MESSAGE(data::load_dataset("fmnist:test", {1}).ok(), "Fashion-MNIST not installed (dataset-fashion-mnist)");
   const std::string d = tmp_dir();
   REQUIRE(run_cli("quantize " + model + " --calib fmnist:train -n 256 --quiet -o " + d + "/resnet.q.qf", d + "/rn.log") == 0);
   auto q = load_any_model(d + "/resnet.q.qf");
