@@ -20,7 +20,8 @@ mkdir -p "$OUT"
 /usr/bin/python3 tools/bench/peers.py --prepare --engines none --qforge "$BUILD/qforge" --out "$OUT" > /dev/null
 # bm_models rows in four runs: torchvision batch-64 rows (one run takes seconds) get 1 repetition, as in peers.py.
 # 2-thread rows run with OMP_WAIT_POLICY=passive (peers.py --no-spin does the same for PyTorch and ORT): with the
-# default spinning policy a 2-thread run on this shared machine is 30-150x slower than 1 thread (docs/performance.md).
+# default spinning policy a 2-thread run on this shared machine is tens to hundreds of times slower than 1 thread
+# (docs/performance.md).
 # fmnist_resnet/qforge_int8/batch:1/threads:2 is left out: it crashes (SIGSEGV in avx512vnni::tile<1,4>, also
 # `qforge eval fmnist_resnet.q.qf --batch 1 --threads 2`; reported, not fixed here).
 bm() {  # name cpus threads filter reps [env...]
