@@ -165,6 +165,21 @@ TEST_CASE("qconv: results are identical with 1 and 2 threads") {
   }
 }
 
+TEST_CASE("qconv: a one-row chunk of a strided 1x1 conv (2 threads) reads its row through the conv indirection") {
+  // 2 threads split small outputs into chunks of one row tile; when M % tile == 1 the last chunk is one row, which
+  // the VNNI kernels once sent down the batch-1 GEMV path reading a plain-GEMM A pointer that a conv job leaves
+  // unset (a crash in shipped ResNet's 1x1 stride-2 shortcut at batch 1, 2 threads).
+  for (Isa isa : available_isas()) {
+    CAPTURE(isa_name(isa));
+    for (int out : {5, 7, 11})  // 25, 49, 121 pixels: one more than a multiple of 6 and of 4 (the row tiles)
+      for (int threads : {1, 2}) {
+        const ConvParams p = conv(1, 2 * out - 1, 2 * out - 1, 32, 64, 1, 2, 0);
+        check_conv<uint8_t, uint8_t>(isa, p, 3, 40 + uint64_t(out), threads);
+        check_conv<int8_t, float>(isa, p, -5, 50 + uint64_t(out), threads);
+      }
+  }
+}
+
 #if defined(__x86_64__)
 // The AMX kernel reading conv taps through the indirection (A packing per tap), on the scalar tile model.
 TEST_CASE("qconv: AMX implicit GEMM on the scalar tile model matches the reference") {

@@ -754,25 +754,35 @@ class QExecutor {
     const size_t r = l.rank();
     if (st.ints.size() != r) return make_error("perm has ", st.ints.size(), " entries for rank ", r);
     Shape os(r);
-    std::vector<int64_t> istride(r, 1), ostride(r, 1);
+    std::vector<int64_t> istride(r, 1);
     for (size_t d = r; d-- > 1;) istride[d - 1] = istride[d] * l.dim(d);
     for (size_t d = 0; d < r; ++d) {
       if (st.ints[d] < 0 || st.ints[d] >= int64_t(r)) return make_error("bad perm entry ", st.ints[d]);
       os[d] = l.dim(size_t(st.ints[d]));
     }
-    for (size_t d = r; d-- > 1;) ostride[d - 1] = ostride[d] * os[d];
     Tensor t(l.dtype(), os);
+    if (dtype_size(l.dtype()) != 1) return make_error("Transpose of a ", dtype_name(l.dtype()), " value");
     const uint8_t* src = static_cast<const uint8_t*>(l.raw());
     uint8_t* dst = static_cast<uint8_t*>(t.raw());
+    // The innermost output dim is a strided copy; an odometer over the outer dims keeps the source offset
+    // (no division per element: this op is ShuffleNet's channel shuffle, on every block).
+    const int64_t inner = r ? os[r - 1] : 1;
+    const int64_t inner_stride = r ? istride[size_t(st.ints[r - 1])] : 1;
+    const int64_t outer = inner > 0 ? t.numel() / inner : 0;
     std::vector<int64_t> idx(r, 0);
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      int64_t rem = i, so = 0;
-      for (size_t d = 0; d < r; ++d) {
-        const int64_t c = rem / ostride[d];
-        rem %= ostride[d];
-        so += c * istride[size_t(st.ints[d])];
+    int64_t base = 0;
+    for (int64_t o = 0; o < outer; ++o) {
+      uint8_t* d = dst + o * inner;
+      for (int64_t j = 0; j < inner; ++j) d[j] = src[base + j * inner_stride];
+      for (size_t dd = r > 0 ? r - 1 : 0; dd-- > 0;) {
+        const int64_t s = istride[size_t(st.ints[dd])];
+        if (++idx[dd] < os[dd]) {
+          base += s;
+          break;
+        }
+        base -= s * (os[dd] - 1);
+        idx[dd] = 0;
       }
-      dst[i] = src[so];
     }
     y = qdetail::physical(t, ov);
     return Status::Ok();

@@ -192,7 +192,8 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   TC* C = static_cast<TC*>(j.C);
   // Batch-1 rows of a plain GEMM: several panels per pass keep enough independent vpdpbusd chains in flight.
   if (m1 - m0 == 1 && taps == 1) {
-    const uint8_t* a = j.A + int64_t(m0) * j.lda;
+    const uint8_t* a = nullptr;  // via rows(): a 1×1 strided conv comes here too (a one-row chunk), with A unset
+    j.rows(m0, 1, &a);
     TC* c = C + int64_t(m0) * j.ldc;
     const size_t pstride = size_t(nr) * size_t(W.kp);
     int p = p0;
