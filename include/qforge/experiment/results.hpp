@@ -151,12 +151,16 @@ class Results {
   std::string markdown() const {
     std::string s;
     const bool multi = repeats() > 1;
-    for (auto& bw : bits) {
-      s += "### " + upper(bw) + ": drop vs fp32 (points), each source with its best calibrator\n\n| model | fp32 |";
+    // "### title", then the header row of a models × sources table
+    auto table_head = [&](const std::string& title) {
+      s += "### " + title + "\n\n| model | fp32 |";
       for (auto& src : sources) s += " " + src + " |";
       s += "\n|---|---|";
       for (size_t i = 0; i < sources.size(); ++i) s += "---|";
       s += "\n";
+    };
+    for (auto& bw : bits) {
+      table_head(upper(bw) + ": drop vs fp32 (points), each source with its best calibrator");
       for (auto& m : models) {
         s += "| " + m + " | " + fmt(fp32_top1(m)) + " |";
         for (auto& src : sources) {
@@ -179,11 +183,7 @@ class Results {
             any |= cell(m, src, k, bw, c);
           }
         if (!any) continue;
-        s += "### " + upper(bw) + ", " + k + ": int8 top-1 % / drop / agreement with fp32 %\n\n| model | fp32 |";
-        for (auto& src : sources) s += " " + src + " |";
-        s += "\n|---|---|";
-        for (size_t i = 0; i < sources.size(); ++i) s += "---|";
-        s += "\n";
+        table_head(upper(bw) + ", " + k + ": int8 top-1 % / drop / agreement with fp32 %");
         for (auto& m : models) {
           s += "| " + m + " | " + fmt(fp32_top1(m)) + " |";
           for (auto& src : sources) {
