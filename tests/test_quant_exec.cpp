@@ -277,3 +277,140 @@ TEST_CASE("SQNR report: the input layer matches the uniform-noise formula, layer
   CHECK(t.find("SQNR") != std::string::npos);
   CHECK(rep->to_json().find("layers")->size() == rep->layers.size());
 }
+
+TEST_CASE("int8 data movement: channel shuffles run fused, Concat requantizes and Add follows its formula (u8, s8)") {
+  // Quantize twice (different params) → Concat (requantizes both) → 2-group channel shuffle (Reshape, Transpose,
+  // Reshape) → Add (shuffled + unshuffled) → 4-group shuffle (the generic gather) → Dequantize. Without an observer the
+  // shuffles run as one gather each; with one, step by step: both runs must give the same bits.
+  for (DType dt : {DType::u8, DType::i8}) {
+    const bool s8 = dt == DType::i8;
+    auto qp = [&](float scale, int32_t zp) {
+      QParams p;
+      p.scale = scale;
+      p.zero_point = s8 ? zp - 128 : zp;
+      p.dtype = dt;
+      activation_range(s8, 8, p.qmin, p.qmax);
+      return p;
+    };
+    QGraph q;
+    q.inputs.push_back(ValueInfo{"x", DType::f32, {-1, 4, 3, 5}});
+    q.outputs.push_back(ValueInfo{"y", DType::f32, {-1, 8, 3, 5}});
+    auto val = [&](const std::string& n, const QParams& p, int rank) {
+      QValue v;
+      v.name = n;
+      v.quantized = true;
+      v.q = p;
+      v.rank = rank;
+      q.values[n] = v;
+    };
+    const QParams pa = qp(0.05f, 128), pb = qp(0.031f, 100), pc = qp(0.043f, 120), pd = qp(0.07f, 30);
+    val("xa", pa, 4);
+    val("xb", pb, 4);
+    val("c", pc, 4);
+    val("r1", pc, 5);
+    val("t1", pc, 5);
+    val("s1", pc, 4);
+    val("d", pd, 4);
+    val("r2", pd, 5);
+    val("t2", pd, 5);
+    val("s2", pd, 4);
+    QValue yv;
+    yv.name = "y";
+    yv.rank = 4;
+    q.values["y"] = yv;
+    auto qn = [&](QOp op, std::vector<std::string> in, std::vector<std::string> out) {
+      QNode n;
+      n.name = out[0];
+      n.op = op;
+      n.inputs = std::move(in);
+      n.outputs = std::move(out);
+      n.clamp_lo = s8 ? -128 : 0;
+      n.clamp_hi = s8 ? 127 : 255;
+      return n;
+    };
+    auto ints = [](std::vector<int64_t> v) { return Attribute::make_ints(std::move(v)); };
+    auto one = [](int64_t v) { return Attribute::make_int(v); };
+    q.nodes.push_back(qn(QOp::Quantize, {"x"}, {"xa"}));
+    q.nodes.push_back(qn(QOp::Quantize, {"x"}, {"xb"}));
+    q.nodes.push_back(qn(QOp::Concat, {"xa", "xb"}, {"c"}));
+    q.nodes.back().attrs["axis"] = one(1);
+    q.nodes.push_back(qn(QOp::Reshape, {"c"}, {"r1"}));
+    q.nodes.back().attrs["shape"] = ints({-1, 2, 4, 3, 5});
+    q.nodes.push_back(qn(QOp::Transpose, {"r1"}, {"t1"}));
+    q.nodes.back().attrs["perm"] = ints({0, 2, 1, 3, 4});
+    q.nodes.push_back(qn(QOp::Reshape, {"t1"}, {"s1"}));
+    q.nodes.back().attrs["shape"] = ints({-1, 8, 3, 5});
+    q.nodes.push_back(qn(QOp::Add, {"s1", "c"}, {"d"}));
+    q.nodes.push_back(qn(QOp::Reshape, {"d"}, {"r2"}));
+    q.nodes.back().attrs["shape"] = ints({0, 4, 2, 3, 5});
+    q.nodes.push_back(qn(QOp::Transpose, {"r2"}, {"t2"}));
+    q.nodes.back().attrs["perm"] = ints({0, 2, 1, 3, 4});
+    q.nodes.push_back(qn(QOp::Reshape, {"t2"}, {"s2"}));
+    q.nodes.back().attrs["shape"] = ints({-1, 8, 3, 5});
+    q.nodes.push_back(qn(QOp::Dequantize, {"s2"}, {"y"}));
+    auto ex = QExecutor::prepare(q);
+    REQUIRE_OK(ex);
+    CHECK(ex->fused_shuffles() == 2);
+    Tensor x = randn({3, 4, 3, 5}, 21, 3.0f);
+    auto fused = ex->run({x});
+    REQUIRE(fused.ok());
+    std::map<std::string, Tensor> seen;
+    QExecutor::Observer obs = [&](const std::string& n, const QValue& v, const Tensor& t) {
+      seen[n] = v.quantized ? qdetail::logical(t, v) : t;
+    };
+    auto stepwise = ex->run({x}, &obs);
+    REQUIRE(stepwise.ok());
+    REQUIRE(fused.value()[0].shape() == Shape{3, 8, 3, 5});
+    CHECK(std::memcmp(fused.value()[0].raw(), stepwise.value()[0].raw(), fused.value()[0].nbytes()) == 0);
+    // Concat: each input requantized element by element; Add: the element formula of the QGraph contract.
+    const Tensor &xa = seen.at("xa"), &xb = seen.at("xb"), &c = seen.at("c"), &s1 = seen.at("s1"), &d = seen.at("d");
+    int bad = 0;
+    for (int64_t n = 0; n < 3; ++n)
+      for (int64_t ch = 0; ch < 8; ++ch)
+        for (int64_t i = 0; i < 15; ++i) {
+          const Tensor& src = ch < 4 ? xa : xb;
+          const QParams& ps = ch < 4 ? pa : pb;
+          const int32_t in = qdetail::get_q(src, (n * 4 + ch % 4) * 15 + i);
+          const int32_t want = qdetail::clamp_round(float(in - ps.zero_point) * (ps.scale / pc.scale), pc.zero_point,
+                                                    pc.qmin, pc.qmax);
+          bad += qdetail::get_q(c, (n * 8 + ch) * 15 + i) != want;
+          // the 2-group shuffle: channel 2j + g of s1 is channel 4g + j of c
+          bad += qdetail::get_q(s1, (n * 8 + ch) * 15 + i) != qdetail::get_q(c, (n * 8 + (ch % 2) * 4 + ch / 2) * 15 + i);
+        }
+    for (int64_t k = 0; k < s1.numel(); ++k) {
+      const int32_t a = qdetail::get_q(s1, k), b = qdetail::get_q(c, k);
+      const float v = float(a - pc.zero_point) * (pc.scale / pd.scale) + float(b - pc.zero_point) * (pc.scale / pd.scale);
+      bad += qdetail::get_q(d, k) != qdetail::clamp_round(v, pd.zero_point, pd.qmin, pd.qmax);
+    }
+    CHECK(bad == 0);
+    // a batch the gather was not derived for still runs (same shapes per image: any batch size works)
+    auto b1 = ex->run({x.slice0(1, 2)});
+    REQUIRE(b1.ok());
+    CHECK(std::memcmp(b1.value()[0].raw(), static_cast<const float*>(fused.value()[0].raw()) + 120, 120 * 4) == 0);
+  }
+}
+
+TEST_CASE("collect_statistics: a pass-1 value cache (all, some or none of the batches) gives the same statistics") {
+  Graph g = small_net();
+  Tensor calib = randn({40, 1, 8, 8}, 31);
+  auto run = runner(g);
+  auto cs = make_set(calib);
+  auto plain = collect_statistics(run, cs, 8, true);
+  REQUIRE_OK(plain);
+  for (size_t budget : {size_t(1) << 30, size_t(20000), size_t(1)}) {
+    auto cached = collect_statistics(run, cs, 8, true, budget);
+    REQUIRE_OK(cached);
+    REQUIRE(cached->size() == plain->size());
+    for (auto& kv : *plain) {
+      const TensorStats& a = kv.second;
+      const TensorStats& b = cached->at(kv.first);
+      CHECK(a.min == b.min);
+      CHECK(a.max == b.max);
+      CHECK(a.count == b.count);
+      CHECK(a.hist == b.hist);
+      CHECK(a.abs_hist == b.abs_hist);
+      CHECK(a.zeros == b.zeros);
+      CHECK(a.hist_count == b.hist_count);
+    }
+  }
+}

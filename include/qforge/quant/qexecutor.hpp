@@ -21,6 +21,9 @@
 
 #include <kernels/qconv.hpp>
 #include <kernels/qgemm.hpp>
+#if defined(__x86_64__)
+#include <kernels/x86/avx512vnni/qadd.hpp>
+#endif
 
 #include "qforge/core/cpu.hpp"
 
@@ -151,6 +154,43 @@ inline int32_t clamp_round(float x, int32_t zp, int32_t lo, int32_t hi) {
   return int32_t(v);
 }
 
+// clamp_round without a libm call, the same result for every x (NaN included) when lo, hi and zp lie in
+// [-2^16, 2^16]: x is first limited to ±2^20 (which rounds to a value the final clamp maps as it would x; NaN goes
+// to the low end, as in clamp_round), then rounded half to even by adding and removing 1.5·2^23 (exact for
+// |x| ≤ 2^22 in the default rounding mode). Needs IEEE float arithmetic as written (no -ffast-math).
+inline int32_t clamp_round_fast(float x, int32_t zp, int32_t lo, int32_t hi) {
+  constexpr float lim = 1048576.0f, magic = 12582912.0f;
+  x = x > -lim ? x : -lim;
+  x = x < lim ? x : lim;
+  float v = ((x + magic) - magic) + float(zp);
+  v = v > float(lo) ? v : float(lo);
+  v = v < float(hi) ? v : float(hi);
+  return int32_t(v);
+}
+
+// quantize_value (qparams.hpp) without a libm call; the same result for every x.
+inline int32_t quantize_fast(float x, const QParams& p) { return clamp_round_fast(x / p.scale, p.zero_point, p.qmin, p.qmax); }
+
+// Calls f(T{}) with T = uint8_t or int8_t for a quantized dtype.
+template <class F>
+inline void dispatch_q(DType t, F&& f) {
+  if (t == DType::u8) f(uint8_t{});
+  else f(int8_t{});
+}
+
+// 256-entry table: stored byte of an input code (params pi) → stored byte of the output code (params po), as
+// requantize does element by element (clamp_round of (q - zp_i) · s_i / s_o into [po.qmin, po.qmax]).
+inline std::vector<uint8_t> requant_table(const QParams& pi, const QParams& po) {
+  std::vector<uint8_t> lut(256);
+  const float r = pi.scale / po.scale;
+  for (int b = 0; b < 256; ++b) {
+    const int32_t q = pi.dtype == DType::u8 ? int32_t(uint8_t(b)) : int32_t(int8_t(uint8_t(b)));
+    const int32_t v = clamp_round(float(q - pi.zero_point) * r, po.zero_point, po.qmin, po.qmax);
+    lut[size_t(b)] = uint8_t(v);
+  }
+  return lut;
+}
+
 inline void store_q(Tensor& t, int64_t i, int32_t v) {
   if (t.dtype() == DType::u8)
     t.data<uint8_t>()[i] = uint8_t(v);
@@ -169,7 +209,12 @@ inline Tensor dequantize_logical(const Tensor& t, const QValue& v) {
   Tensor l = qdetail::logical(t, v);
   Tensor r(DType::f32, l.shape());
   float* d = r.data<float>();
-  for (int64_t i = 0; i < l.numel(); ++i) d[i] = dequantize_value(qdetail::get_q(l, i), v.q);
+  const int64_t n = l.numel();
+  qdetail::dispatch_q(l.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* s = l.data<T>();
+    for (int64_t i = 0; i < n; ++i) d[i] = dequantize_value(int32_t(s[i]), v.q);
+  });
   return r;
 }
 
@@ -177,7 +222,12 @@ inline Tensor dequantize_logical(const Tensor& t, const QValue& v) {
 inline Tensor quantize_physical(const Tensor& x, const QValue& v) {
   Tensor q(v.q.dtype, x.shape());
   const float* s = x.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) qdetail::store_q(q, i, quantize_value(s[i], v.q));
+  const int64_t n = x.numel();
+  qdetail::dispatch_q(v.q.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* d = q.data<T>();
+    for (int64_t i = 0; i < n; ++i) d[i] = T(qdetail::quantize_fast(s[i], v.q));
+  });
   return qdetail::physical(q, v);
 }
 
@@ -239,11 +289,18 @@ class QExecutor {
       for (int s : ex.steps_[i].in)
         if (s >= 0) ex.last_use_[size_t(s)] = int(i);
     for (int s : ex.output_slots_) ex.last_use_[size_t(s)] = int(ex.steps_.size());
+    ex.fuse_channel_shuffles();
     return ex;
   }
 
   const QGraph& graph() const { return *g_; }
   Isa isa() const { return isa_; }
+  // Reshape → Transpose → Reshape chains run as one channel gather (when no observer is attached).
+  int fused_shuffles() const {
+    int k = 0;
+    for (auto& st : steps_) k += !st.chan_perm.empty();
+    return k;
+  }
 
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, const Observer* obs = nullptr) const {
     if (inputs.size() != input_slots_.size())
@@ -255,18 +312,29 @@ class QExecutor {
         return make_error("input '", g_->inputs[i].name, "' must be float32, got ", dtype_name(inputs[i].dtype()));
       slots[size_t(input_slots_[i])] = inputs[i];
     }
+    auto release_inputs = [&](size_t i) {
+      for (int s_in : steps_[i].in)
+        if (s_in >= 0 && last_use_[size_t(s_in)] == int(i) && !is_constant(s_in)) slots[size_t(s_in)] = Tensor();
+    };
     for (size_t i = 0; i < steps_.size(); ++i) {
       const Step& st = steps_[i];
       for (size_t k = 0; k < st.in.size(); ++k)
         if (st.in[k] >= 0 && !slots[size_t(st.in[k])].defined())
           return make_error(st.node->label(), ": input '", st.node->inputs[k], "' has no value");
+      // A fused channel shuffle skips its Transpose and second Reshape (their values are never observed).
+      if (!obs && !st.chan_perm.empty() && run_channel_shuffle(st, slots[size_t(st.in[0])], slots[size_t(st.fused_out)])) {
+        release_inputs(i);
+        release_inputs(i + 1);
+        release_inputs(i + 2);
+        i += 2;
+        continue;
+      }
       auto s = run_step(st, slots);
       if (!s.ok()) return s.error().wrap(st.node->label());
       if (obs)
         for (size_t k = 0; k < st.out.size(); ++k)
           if (st.out[k] >= 0 && st.out_info[k]) (*obs)(st.node->outputs[k], *st.out_info[k], slots[size_t(st.out[k])]);
-      for (int s_in : st.in)
-        if (s_in >= 0 && last_use_[size_t(s_in)] == int(i) && !is_constant(s_in)) slots[size_t(s_in)] = Tensor();
+      release_inputs(i);
     }
     std::vector<Tensor> out;
     for (int s : output_slots_) out.push_back(slots[size_t(s)]);
@@ -284,7 +352,104 @@ class QExecutor {
     std::shared_ptr<const kernels::PackedWeights> pgemm;   // Gemm
     std::shared_ptr<ops::OpKernel> kernel;  // Float
     std::vector<int64_t> ints;       // Reshape shape / Transpose perm / Split sizes
+    std::vector<uint8_t> lut;        // Add: 65536-entry table (a byte << 8 | b byte) → output byte
+    std::vector<std::vector<uint8_t>> in_luts;  // Concat: per input, 256-entry requant table (empty: same params)
+    // Reshape → Transpose → Reshape that only permutes channels (ShuffleNet's channel shuffle), run as one
+    // per-pixel gather in NHWC when no observer is attached: out channel c = input channel chan_perm[c].
+    std::vector<int32_t> chan_perm;
+    int64_t sh_h = 0, sh_w = 0, sh_c = 0;  // the logical [C, H, W] the gather was derived for
+    int fused_out = -1;                    // slot of the last Reshape's output
   };
+
+  // Finds Reshape → Transpose → Reshape chains whose intermediate values have no other reader and that, for
+  // every batch size, only permute the channels of an NHWC value (the batch axis stays axis 0 throughout, and
+  // the permutation is a per-pixel channel gather), and records that gather on the first Reshape.
+  void fuse_channel_shuffles() {
+    std::vector<int> readers(size_t(num_slots_), 0);
+    for (auto& st : steps_)
+      for (int s : st.in)
+        if (s >= 0) ++readers[size_t(s)];
+    for (int s : output_slots_) readers[size_t(s)] += 1000;
+    for (size_t i = 0; i + 2 < steps_.size(); ++i) {
+      Step &a = steps_[i], &b = steps_[i + 1], &c = steps_[i + 2];
+      if (a.node->op != QOp::Reshape || b.node->op != QOp::Transpose || c.node->op != QOp::Reshape) continue;
+      if (a.in.size() != 1 || b.in.size() != 1 || c.in.size() != 1 || a.out.size() != 1 || b.out.size() != 1 ||
+          c.out.size() != 1 || a.in[0] < 0 || a.out[0] < 0 || b.out[0] < 0 || c.out[0] < 0)
+        continue;
+      if (b.in[0] != a.out[0] || c.in[0] != b.out[0]) continue;
+      if (readers[size_t(a.out[0])] != 1 || readers[size_t(b.out[0])] != 1) continue;
+      if (!a.in_info[0] || !a.in_info[0]->nhwc() || !c.out_info[0] || !c.out_info[0]->nhwc()) continue;
+      const std::vector<int64_t>&s1 = a.ints, &p = b.ints, &s2 = c.ints;
+      if (s2.size() != 4 || (s2[0] != -1 && s2[0] != 0) || s1.size() < 2 || (s1[0] != -1 && s1[0] != 0)) continue;
+      if (p.size() != s1.size() || p[0] != 0) continue;
+      const int64_t C = s2[1], H = s2[2], W = s2[3];
+      if (C <= 0 || H <= 0 || W <= 0 || C * H * W > (int64_t(1) << 26)) continue;
+      int64_t prod = 1;
+      bool ok = true;
+      for (size_t d = 1; d < s1.size(); ++d) {
+        if (s1[d] <= 0) ok = false;
+        else prod *= s1[d];
+      }
+      std::vector<bool> seen(p.size(), false);
+      for (int64_t v : p) {
+        if (v < 0 || v >= int64_t(p.size()) || seen[size_t(v)]) ok = false;
+        else seen[size_t(v)] = true;
+      }
+      if (!ok || prod != C * H * W) continue;
+      // Per image: output element o of the chain reads input element src[o] (logical NCHW order).
+      const size_t r = s1.size();
+      std::vector<int64_t> dims(s1.begin(), s1.end()), istride(r, 1), os(r), idx(r, 0);
+      dims[0] = 1;
+      for (size_t d = r; d-- > 1;) istride[d - 1] = istride[d] * dims[d];
+      for (size_t d = 0; d < r; ++d) os[d] = dims[size_t(p[d])];
+      const int64_t HW = H * W;
+      std::vector<int32_t> perm(size_t(C), -1);
+      for (int64_t o = 0; o < prod && ok; ++o) {
+        int64_t src = 0;
+        for (size_t d = 0; d < r; ++d) src += idx[d] * istride[size_t(p[d])];
+        const int64_t oc = o / HW, opx = o % HW, ic = src / HW, ipx = src % HW;
+        if (ipx != opx || (perm[size_t(oc)] >= 0 && perm[size_t(oc)] != ic)) ok = false;
+        perm[size_t(oc)] = int32_t(ic);
+        for (size_t d = r; d-- > 0;) {
+          if (++idx[d] < os[d]) break;
+          idx[d] = 0;
+        }
+      }
+      if (!ok) continue;
+      a.chan_perm = std::move(perm);
+      a.sh_c = C;
+      a.sh_h = H;
+      a.sh_w = W;
+      a.fused_out = c.out[0];
+      i += 2;
+    }
+  }
+
+  // The fused channel shuffle; false (nothing done) when x is not the NHWC [N, H, W, C] it was derived for.
+  bool run_channel_shuffle(const Step& st, const Tensor& x, Tensor& y) const {
+    if (x.rank() != 4 || x.dim(1) != st.sh_h || x.dim(2) != st.sh_w || x.dim(3) != st.sh_c) return false;
+    if (x.dtype() != st.in_info[0]->q.dtype || (x.dtype() != DType::u8 && x.dtype() != DType::i8)) return false;
+    Tensor t(x.dtype(), x.shape());
+    const int64_t C = st.sh_c, P = x.dim(0) * st.sh_h * st.sh_w;
+    const uint8_t* s = static_cast<const uint8_t*>(x.raw());
+    uint8_t* d = static_cast<uint8_t*>(t.raw());
+    const int32_t* perm = st.chan_perm.data();
+    bool two_way = C % 2 == 0;  // out 2j = in j, out 2j + 1 = in C/2 + j (two groups)
+    for (int64_t c = 0; c < C && two_way; ++c) two_way = perm[c] == int32_t((c % 2) * (C / 2) + c / 2);
+    if (two_way) {
+      const int64_t h = C / 2;
+      for (int64_t q = 0; q < P; ++q, s += C, d += C)
+        for (int64_t j = 0; j < h; ++j) {
+          d[2 * j] = s[j];
+          d[2 * j + 1] = s[h + j];
+        }
+    } else {
+      for (int64_t q = 0; q < P; ++q, s += C, d += C)
+        for (int64_t c = 0; c < C; ++c) d[c] = s[perm[c]];
+    }
+    y = std::move(t);
+    return true;
+  }
 
   bool is_constant(int s) const {
     for (auto& c : constants_)
@@ -359,14 +524,34 @@ class QExecutor {
         }
         return Status::Ok();
       }
-      case QOp::Add:
+      case QOp::Add: {
         if (st.in.size() != 2) return make_error("expects 2 inputs");
         QF_RETURN_IF_ERROR(need_q(0));
         QF_RETURN_IF_ERROR(need_q(1));
-        return need_out_q(0);
+        QF_RETURN_IF_ERROR(need_out_q(0));
+        // Both inputs are 8-bit codes: the whole operation is a table of 256 × 256 output codes, filled with
+        // the element formula of run_add.
+        const QParams &pa = st.in_info[0]->q, &pb = st.in_info[1]->q, &po = st.out_info[0]->q;
+        const float fa = pa.scale / po.scale, fb = pb.scale / po.scale;
+        auto code = [](const QParams& p, int byte) {
+          return p.dtype == DType::u8 ? int32_t(uint8_t(byte)) : int32_t(int8_t(uint8_t(byte)));
+        };
+        st.lut.resize(65536);
+        for (int ba = 0; ba < 256; ++ba)
+          for (int bb = 0; bb < 256; ++bb) {
+            const float v = float(code(pa, ba) - pa.zero_point) * fa + float(code(pb, bb) - pb.zero_point) * fb;
+            st.lut[size_t(ba << 8 | bb)] = uint8_t(qdetail::clamp_round(v, po.zero_point, n.clamp_lo, n.clamp_hi));
+          }
+        return Status::Ok();
+      }
       case QOp::Concat:
         for (size_t k = 0; k < st.in.size(); ++k) QF_RETURN_IF_ERROR(need_q(k));
-        return need_out_q(0);
+        QF_RETURN_IF_ERROR(need_out_q(0));
+        for (size_t k = 0; k < st.in.size(); ++k)
+          st.in_luts.push_back(st.in_info[k]->q == st.out_info[0]->q
+                                   ? std::vector<uint8_t>()
+                                   : qdetail::requant_table(st.in_info[k]->q, st.out_info[0]->q));
+        return Status::Ok();
       case QOp::Split: {
         QF_RETURN_IF_ERROR(need_q(0));
         st.ints = n.get_ints("split");
@@ -448,9 +633,14 @@ class QExecutor {
       case QOp::Reshape: return run_reshape(st, x, y);
       case QOp::Transpose: return run_transpose(st, x, y);
       case QOp::Clamp: {
+        if (x.dtype() != DType::u8 && x.dtype() != DType::i8) return make_error("input must be u8 or s8");
         y = Tensor(x.dtype(), x.shape());
-        for (int64_t i = 0; i < x.numel(); ++i)
-          qdetail::store_q(y, i, std::clamp(qdetail::get_q(x, i), n.clamp_lo, n.clamp_hi));
+        qdetail::dispatch_q(x.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          const T* xp = x.data<T>();
+          T* yp = y.data<T>();
+          for (int64_t i = 0; i < x.numel(); ++i) yp[i] = T(std::clamp(int32_t(xp[i]), n.clamp_lo, n.clamp_hi));
+        });
         return Status::Ok();
       }
       case QOp::Float: {
@@ -578,6 +768,31 @@ class QExecutor {
     const QNode& n = *st.node;
     y = Tensor(po.dtype, a.shape());
     const int64_t cnt = a.numel();
+    if (a.dtype() == pa.dtype && b.dtype() == pb.dtype && st.lut.size() == 65536) {
+      const uint8_t* pa8 = static_cast<const uint8_t*>(a.raw());
+      const uint8_t* pb8 = static_cast<const uint8_t*>(b.raw());
+      uint8_t* py = static_cast<uint8_t*>(y.raw());
+#if defined(__x86_64__)
+      if (isa_ == Isa::avx512vnni || isa_ == Isa::amx) {
+        kernels::QAddParams kp;
+        kp.za = pa.zero_point;
+        kp.zb = pb.zero_point;
+        kp.zo = po.zero_point;
+        kp.lo = n.clamp_lo;
+        kp.hi = n.clamp_hi;
+        kp.fa = fa;
+        kp.fb = fb;
+        kp.a_s8 = pa.dtype == DType::i8;
+        kp.b_s8 = pb.dtype == DType::i8;
+        kp.y_s8 = po.dtype == DType::i8;
+        kernels::avx512vnni::qadd(pa8, pb8, cnt, kp, py);
+        return Status::Ok();
+      }
+#endif
+      const uint8_t* lut = st.lut.data();
+      for (int64_t i = 0; i < cnt; ++i) py[i] = lut[size_t(pa8[i]) << 8 | pb8[i]];
+      return Status::Ok();
+    }
     for (int64_t i = 0; i < cnt; ++i) {
       const float v = float(qdetail::get_q(a, i) - pa.zero_point) * fa + float(qdetail::get_q(b, i) - pb.zero_point) * fb;
       qdetail::store_q(y, i, qdetail::clamp_round(v, po.zero_point, n.clamp_lo, n.clamp_hi));
@@ -587,7 +802,14 @@ class QExecutor {
 
   // Requantizes `src` (params pi) into `dst` at element offset; identity copy when params are equal.
   static void requant_copy(const Tensor& src, const QParams& pi, Tensor& dst, const QParams& po, int64_t src_off,
-                           int64_t dst_off, int64_t count) {
+                           int64_t dst_off, int64_t count, const std::vector<uint8_t>* lut = nullptr) {
+    if (lut && !lut->empty() && src.dtype() == pi.dtype && dst.dtype() == po.dtype) {
+      const uint8_t* s = static_cast<const uint8_t*>(src.raw()) + src_off;
+      uint8_t* d = static_cast<uint8_t*>(dst.raw()) + dst_off;
+      const uint8_t* t = lut->data();
+      for (int64_t i = 0; i < count; ++i) d[i] = t[s[i]];
+      return;
+    }
     if (pi == po) {
       std::memcpy(static_cast<uint8_t*>(dst.raw()) + dst_off, static_cast<const uint8_t*>(src.raw()) + src_off,
                   size_t(count));
@@ -625,7 +847,9 @@ class QExecutor {
     for (size_t k = 0; k < st.in.size(); ++k) {
       const Tensor& t = s[size_t(st.in[k])];
       const int64_t len = t.dim(size_t(ax)) * inner;
-      for (int64_t o = 0; o < outer; ++o) requant_copy(t, st.in_info[k]->q, y, ov.q, o * len, o * total * inner + off, len);
+      const std::vector<uint8_t>* lut = k < st.in_luts.size() ? &st.in_luts[k] : nullptr;
+      for (int64_t o = 0; o < outer; ++o)
+        requant_copy(t, st.in_info[k]->q, y, ov.q, o * len, o * total * inner + off, len, lut);
       off += len;
     }
     return Status::Ok();
@@ -661,6 +885,7 @@ class QExecutor {
   Status run_pool(const Step& st, const Tensor& x, Tensor& y) const {
     const QNode& n = *st.node;
     if (x.rank() != 4) return make_error("input must be NHWC rank 4");
+    if (x.dtype() != DType::u8 && x.dtype() != DType::i8) return make_error("input must be u8 or s8");
     const int64_t in_sp[2] = {x.dim(1), x.dim(2)};
     QF_ASSIGN_OR_RETURN(auto w, ops::resolve_window(st.win, in_sp, st.win.kernel));
     const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3), OH = w.out[1], OW = w.out[2];
@@ -670,56 +895,109 @@ class QExecutor {
     const bool include_pad = n.get_int("count_include_pad", 0) != 0;
     const float ratio = pi.scale / po.scale;
     std::vector<int32_t> acc(static_cast<size_t>(C));
-    for (int64_t b = 0; b < N; ++b)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          int64_t cnt = 0, cnt_pad = 0;
-          std::fill(acc.begin(), acc.end(), is_max ? INT32_MIN : 0);
-          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-            const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
-            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-              const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
-              // count_include_pad counts positions inside input + explicit pads (ONNX), not ceil-mode overhang
-              if (ih >= -w.pb[1] && ih < H + w.pe[1] && iw >= -w.pb[2] && iw < W + w.pe[2]) ++cnt_pad;
-              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-              ++cnt;
-              const int64_t base = ((b * H + ih) * W + iw) * C;
+    int32_t* a = acc.data();
+    if (is_max && y.dtype() == x.dtype()) {
+      // Max of the codes themselves (the output keeps the input's parameters); an empty window gives the zero
+      // point, as below.
+      qdetail::dispatch_q(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* xp = x.data<T>();
+        T* yp = y.data<T>();
+        for (int64_t b = 0; b < N; ++b)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              T* py = yp + ((b * OH + oh) * OW + ow) * C;
+              bool any = false;
+              for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+                const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+                if (ih < 0 || ih >= H) continue;
+                for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                  const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
+                  if (iw < 0 || iw >= W) continue;
+                  const T* px = xp + ((b * H + ih) * W + iw) * C;
+                  if (!any) {
+                    std::memcpy(py, px, size_t(C) * sizeof(T));
+                    any = true;
+                  } else {
+                    for (int64_t c = 0; c < C; ++c) py[c] = px[c] > py[c] ? px[c] : py[c];
+                  }
+                }
+              }
+              if (!any) std::fill(py, py + C, T(pi.zero_point));
+            }
+      });
+      return Status::Ok();
+    }
+    qdetail::dispatch_q(x.dtype(), [&](auto ti) {
+      using TI = decltype(ti);
+      qdetail::dispatch_q(y.dtype(), [&](auto to) {
+        using TO = decltype(to);
+        const TI* xp = x.data<TI>();
+        TO* yp = y.data<TO>();
+        for (int64_t b = 0; b < N; ++b)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              int64_t cnt = 0, cnt_pad = 0;
+              std::fill(acc.begin(), acc.end(), is_max ? INT32_MIN : 0);
+              for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+                const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+                for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                  const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
+                  // count_include_pad counts positions inside input + explicit pads (ONNX), not ceil-mode overhang
+                  if (ih >= -w.pb[1] && ih < H + w.pe[1] && iw >= -w.pb[2] && iw < W + w.pe[2]) ++cnt_pad;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  ++cnt;
+                  const TI* px = xp + ((b * H + ih) * W + iw) * C;
+                  if (is_max) {
+                    for (int64_t c = 0; c < C; ++c) a[c] = std::max(a[c], int32_t(px[c]));
+                  } else {
+                    const int32_t zp = pi.zero_point;
+                    for (int64_t c = 0; c < C; ++c) a[c] += int32_t(px[c]) - zp;
+                  }
+                }
+              }
+              TO* py = yp + ((b * OH + oh) * OW + ow) * C;
               if (is_max) {
-                for (int64_t c = 0; c < C; ++c) acc[size_t(c)] = std::max(acc[size_t(c)], qdetail::get_q(x, base + c));
+                for (int64_t c = 0; c < C; ++c) py[c] = TO(cnt ? a[c] : pi.zero_point);
               } else {
-                for (int64_t c = 0; c < C; ++c) acc[size_t(c)] += qdetail::get_q(x, base + c) - pi.zero_point;
+                const int64_t div = include_pad ? cnt_pad : cnt;
+                const float m = div ? ratio / float(div) : 0.0f;
+                for (int64_t c = 0; c < C; ++c)
+                  py[c] = TO(qdetail::clamp_round_fast(float(a[c]) * m, po.zero_point, n.clamp_lo, n.clamp_hi));
               }
             }
-          }
-          const int64_t ob = ((b * OH + oh) * OW + ow) * C;
-          if (is_max) {
-            for (int64_t c = 0; c < C; ++c) qdetail::store_q(y, ob + c, cnt ? acc[size_t(c)] : pi.zero_point);
-          } else {
-            const int64_t div = include_pad ? cnt_pad : cnt;
-            const float m = div ? ratio / float(div) : 0.0f;
-            for (int64_t c = 0; c < C; ++c)
-              qdetail::store_q(y, ob + c, qdetail::clamp_round(float(acc[size_t(c)]) * m, po.zero_point, n.clamp_lo, n.clamp_hi));
-          }
-        }
+      });
+    });
     return Status::Ok();
   }
 
   Status run_gap(const Step& st, const Tensor& x, Tensor& y) const {
     if (x.rank() != 4) return make_error("input must be NHWC rank 4");
+    if (x.dtype() != DType::u8 && x.dtype() != DType::i8) return make_error("input must be u8 or s8");
     const int64_t N = x.dim(0), HW = x.dim(1) * x.dim(2), C = x.dim(3);
     const QParams &pi = st.in_info[0]->q, &po = st.out_info[0]->q;
     y = Tensor(po.dtype, {N, 1, 1, C});
     const float m = HW ? (pi.scale / po.scale) / float(HW) : 0.0f;
     std::vector<int32_t> acc(static_cast<size_t>(C));
-    for (int64_t b = 0; b < N; ++b) {
-      std::fill(acc.begin(), acc.end(), 0);
-      for (int64_t i = 0; i < HW; ++i)
-        for (int64_t c = 0; c < C; ++c) acc[size_t(c)] += qdetail::get_q(x, (b * HW + i) * C + c);
-      for (int64_t c = 0; c < C; ++c)
-        qdetail::store_q(y, b * C + c,
-                         qdetail::clamp_round(float(acc[size_t(c)] - int32_t(HW) * pi.zero_point) * m, po.zero_point,
-                                              st.node->clamp_lo, st.node->clamp_hi));
-    }
+    int32_t* a = acc.data();
+    qdetail::dispatch_q(x.dtype(), [&](auto ti) {
+      using TI = decltype(ti);
+      qdetail::dispatch_q(y.dtype(), [&](auto to) {
+        using TO = decltype(to);
+        const TI* xp = x.data<TI>();
+        TO* yp = y.data<TO>();
+        for (int64_t b = 0; b < N; ++b) {
+          std::fill(acc.begin(), acc.end(), 0);
+          for (int64_t i = 0; i < HW; ++i) {
+            const TI* px = xp + (b * HW + i) * C;
+            for (int64_t c = 0; c < C; ++c) a[c] += int32_t(px[c]);
+          }
+          for (int64_t c = 0; c < C; ++c)
+            yp[b * C + c] = TO(qdetail::clamp_round_fast(float(a[c] - int32_t(HW) * pi.zero_point) * m, po.zero_point,
+                                                        st.node->clamp_lo, st.node->clamp_hi));
+        }
+      });
+    });
     return Status::Ok();
   }
 
