@@ -39,7 +39,8 @@ struct Config {
   std::string stylegan2 = "weights/fmnist_stylegan2.qf";
   int64_t batch = 64;
   int threads = 1;                        // per executor (OpenMP); 1 is robust on a shared machine
-  int jobs = 2;                           // int8 models quantized and evaluated at once
+  int jobs = 2;                           // steps run at once (int8 evaluations, fp32 statistics, ...)
+  int64_t stats_cache_mb = 512;           // per statistics step: pass-1 values kept for pass 2 (0 = rerun)
   int64_t grid_max = 64;                  // images per source grid
   int64_t few_shot_pool = 8;              // few-shot: candidates drawn per kept synthetic image
   std::string out = "results";

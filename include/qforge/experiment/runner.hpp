@@ -7,11 +7,14 @@
 // cfg.out (repeat 0; a model-dependent source's grid comes from the first model). Sources that cannot run
 // (a missing generator or BN-kept model) are recorded as n/a with the reason; every other error stops the run.
 // Model-independent sources (real, stylegan2, fractal, noise) are made once per repeat and shared by all models.
+// cfg.jobs workers run the steps (fp32 test predictions, each source's images + statistics, each int8 model's
+// quantization + evaluation) in a fixed order, each waiting for what it needs; results do not depend on jobs.
 // Targets checked (issue 6): W8A8 — the best synthetic source within 0.3 points of fp32 and within 0.1 of real
 // data with the same calibrator; lower bit widths — the best synthetic result within 0.5 of the best real one.
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <cstdio>
@@ -105,117 +108,97 @@ class ExperimentRunner {
       return make_error("cannot create output directory '", cfg_.out, "'");
     auto test = data::load_dataset(cfg_.eval_data);
     if (!test.ok()) return test.error().wrap("--eval-data " + cfg_.eval_data);
-    const size_t total_steps = cfg_.models.size() * size_t(cfg_.repeats) * cfg_.sources.size() *
-                               cfg_.calibrators.size() * cfg_.bits.size();
-    size_t step = 0;
-    for (const std::string& model_path : cfg_.models) {
-      const std::string label = model_label(model_path);
-      auto tm = std::chrono::steady_clock::now();
-      auto g = load_graph(model_path);
-      if (!g.ok()) return g.error();
-      QF_ASSIGN_OR_RETURN(data::InputSpec spec, data::input_spec_of(*g));
-      QF_ASSIGN_OR_RETURN(quant::AnyModel fp32, quant::AnyModel::from_graph(*g, model_path, cfg_.threads));
-      const Executor* ex = fp32.fp32();
-      const int64_t eval_batch = std::max<int64_t>(cfg_.batch, 256);
-      QF_ASSIGN_OR_RETURN(TestSet ts, make_test_set(*test, spec, cfg_.eval_n, fp32, eval_batch));
-      log_("model " + label + ": fp32 top-1 " + f2(100.0 * ts.fp32_correct / ts.size()) + "% on " +
-           std::to_string(ts.size()) + " " + cfg_.eval_data + " images (" + f2(secs(tm)) + " s)");
-      ModelState ms{label, model_path, &*g, ex, spec};
-      quant::Fp32Runner runner = [ex](const Tensor& x, const quant::ValueSink& sink) -> Status {
-        auto r = ex->run({x}, [&](const std::string& n, const Tensor& t) { sink(n, t); });
-        if (!r.ok()) return r.error();
-        return Status::Ok();
-      };
-      for (int rep = 0; rep < cfg_.repeats; ++rep) {
+    total_steps_ = cfg_.models.size() * size_t(cfg_.repeats) * cfg_.sources.size() * cfg_.calibrators.size() *
+                   cfg_.bits.size();
+    step_ = 0;
+    const int64_t eval_batch = std::max<int64_t>(cfg_.batch, 256);
+
+    // The work as tasks in a fixed order, run by `jobs` workers that each take the next task. A task waits for
+    // the tasks it needs (always earlier in the order, so taken already: no deadlock). Per model: load; fp32
+    // predictions on the test set; per source the images and fp32 statistics (once, shared by every calibrator
+    // and bit width); per source and (bit width, calibrator) the int8 model and its evaluation. A source's
+    // statistics are queued one source ahead of its evaluations, so they overlap with other work.
+    std::vector<std::unique_ptr<ModelCtx>> models;
+    std::vector<std::unique_ptr<SourceCtx>> srcs;
+    std::vector<std::unique_ptr<EvalCtx>> evals;
+    std::vector<std::function<void()>> tasks;
+    for (size_t m = 0; m < cfg_.models.size(); ++m) {
+      models.push_back(std::make_unique<ModelCtx>());
+      ModelCtx* mc = models.back().get();
+      mc->path = cfg_.models[m];
+      mc->label = model_label(mc->path);
+      tasks.push_back([this, mc] { run_task(mc->loaded, [&] { return load_model(*mc); }); });
+      tasks.push_back([this, mc, &test, eval_batch] {
+        run_task(mc->tested, [&]() -> Status {
+          QF_RETURN_IF_ERROR(wait(mc->loaded));
+          auto tm = std::chrono::steady_clock::now();
+          QF_ASSIGN_OR_RETURN(mc->ts, make_test_set(*test, mc->ms.spec, cfg_.eval_n, *mc->fp32, eval_batch));
+          say("model " + mc->label + ": fp32 top-1 " + f2(100.0 * mc->ts.fp32_correct / mc->ts.size()) + "% on " +
+               std::to_string(mc->ts.size()) + " " + cfg_.eval_data + " images (" + f2(secs(tm)) + " s)");
+          return Status::Ok();
+        });
+      });
+      std::vector<SourceCtx*> model_srcs;
+      for (int rep = 0; rep < cfg_.repeats; ++rep)
         for (const std::string& src : cfg_.sources) {
-          auto ts0 = std::chrono::steady_clock::now();
-          std::string why;
-          auto raw = images_for(src, rep, ms, why);
-          if (!raw.ok()) return raw.error().wrap("source " + src + " for " + label);
-          if (!why.empty()) {
-            out.results.add_unavailable({label, src, why});
-            log_("  " + label + " " + src + ": n/a (" + why + ")");
-            step += cfg_.calibrators.size() * cfg_.bits.size();
-            continue;
-          }
-          const RawImages& imgs = **raw;
-          if (rep == 0 && !grid_done_.count(src)) {
-            grid_done_[src] = true;
-            const std::string path = (std::filesystem::path(cfg_.out) / ("grid_" + file_safe(src) + ".png")).string();
-            auto grid = io::make_grid(imgs.images.slice0(0, std::min(cfg_.grid_max, imgs.size())), 0, 2, -1.0f);
-            if (!grid.ok()) return grid.error();
-            QF_RETURN_IF_ERROR(io::write_png(path, *grid));
-            out.grids.push_back(path);
-          }
-          QF_ASSIGN_OR_RETURN(Tensor x, data::preprocess_generated(imgs.images, spec));
-          const double t_images = secs(ts0);
-          auto tc = std::chrono::steady_clock::now();
-          auto cs = tensor_calibration_set(x, src);
-          auto stats = quant::collect_statistics(runner, cs, cfg_.batch, true);
-          if (!stats.ok()) return stats.error().wrap(label + " " + src);
-          if (rep == 0) {
-            kept_stats_[{label, src}] = *stats;
-            if (src == "real") real_x_[label] = x.slice0(0, std::min<int64_t>(x.dim(0), 256));
-          }
-          log_("  " + label + " " + src + " (repeat " + std::to_string(rep) + "): " + std::to_string(x.dim(0)) +
-               " images in " + f2(t_images) + " s, statistics in " + f2(secs(tc)) + " s");
-          // Every (bit width, calibrator) from the same statistics, `jobs` at a time (each single-threaded
-          // unless --threads says otherwise); records are added in the fixed table order.
-          struct Job {
-            BitWidth bw;
-            quant::Calibrator cal;
-            EvalCounts c;
-            double seconds = 0;
-            std::optional<Error> err;
-          };
-          std::vector<Job> jobs;
-          for (const BitWidth& bw : cfg_.bits)
-            for (quant::Calibrator cal : cfg_.calibrators) jobs.push_back({bw, cal, {}, 0, std::nullopt});
-          std::atomic<size_t> next{0};
-          std::mutex log_mu;
-          auto work = [&] {
-            for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
-              Job& jb = jobs[j];
-              auto tq = std::chrono::steady_clock::now();
-              auto res = [&]() -> Status {
-                auto qg = quant::quantize_graph(ex->graph(), *stats, quantize_options(jb.cal, jb.bw));
-                if (!qg.ok()) return qg.error().wrap(label + " " + src + " " + jb.bw.name());
-                QF_ASSIGN_OR_RETURN(quant::AnyModel qm,
-                                    quant::AnyModel::from_qgraph(std::move(*qg), label + ".int8", cfg_.threads));
-                QF_ASSIGN_OR_RETURN(jb.c, evaluate(qm, ts, eval_batch));
-                return Status::Ok();
-              }();
-              jb.seconds = secs(tq);
-              if (!res.ok()) {
-                jb.err = res.error();
-                continue;
-              }
-              std::lock_guard<std::mutex> lk(log_mu);
-              char line[320];
-              std::snprintf(line, sizeof line,
-                            "[%zu/%zu] %-12s %-5s %-18s %-10s int8 %6.2f%%  drop %6.2f  agree %6.2f%%  (%.1f s)",
-                            ++step, total_steps, label.c_str(), jb.bw.name().c_str(), src.c_str(),
-                            quant::calibrator_name(jb.cal), jb.c.top1(),
-                            100.0 * double(ts.fp32_correct - jb.c.correct) / double(jb.c.n), jb.c.agreement(),
-                            jb.seconds);
-              log_(line);
-            }
-          };
-          {
-            std::vector<std::thread> pool;
-            const int nj = std::max(1, std::min<int>(cfg_.jobs, int(jobs.size())));
-            for (int w = 1; w < nj; ++w) pool.emplace_back(work);
-            work();
-            for (auto& t : pool) t.join();
-          }
-          for (auto& jb : jobs) {
-            if (jb.err) return *jb.err;
-            out.results.add(Record{label, src, quant::calibrator_name(jb.cal), jb.bw.name(), rep, jb.c.n,
-                                   ts.fp32_correct, jb.c.correct, jb.c.agree});
-          }
+          srcs.push_back(std::make_unique<SourceCtx>());
+          SourceCtx* sc = srcs.back().get();
+          sc->model = mc;
+          sc->rep = rep;
+          sc->src = src;
+          model_srcs.push_back(sc);
         }
+      auto stats_task = [this](SourceCtx* sc) {
+        return [this, sc] { run_task(sc->ready, [&] { return source_statistics(*sc); }); };
+      };
+      auto eval_tasks = [&](SourceCtx* sc) {
+        for (const BitWidth& bw : cfg_.bits)
+          for (quant::Calibrator cal : cfg_.calibrators) {
+            evals.push_back(std::make_unique<EvalCtx>());
+            EvalCtx* ev = evals.back().get();
+            ev->source = sc;
+            ev->bw = bw;
+            ev->cal = cal;
+            sc->evals.push_back(ev);
+            tasks.push_back([this, ev, eval_batch] {
+              run_task(ev->done, [&] { return evaluate_one(*ev, eval_batch); });
+            });
+          }
+      };
+      for (size_t k = 0; k < model_srcs.size(); ++k) {
+        tasks.push_back(stats_task(model_srcs[k]));
+        if (k > 0) eval_tasks(model_srcs[k - 1]);
       }
-      QF_ASSIGN_OR_RETURN(std::string sq, verdicts_and_sqnr(out.results, ms));
+      if (!model_srcs.empty()) eval_tasks(model_srcs.back());
+    }
+    {
+      std::atomic<size_t> next{0};
+      auto work = [&] {
+#ifdef _OPENMP
+        if (cfg_.threads > 0) omp_set_num_threads(cfg_.threads);
+#endif
+        for (size_t j; (j = next.fetch_add(1)) < tasks.size();) tasks[j]();
+      };
+      std::vector<std::thread> pool;
+      const int nj = std::max(1, std::min<int>(cfg_.jobs, int(tasks.size())));
+      for (int w = 1; w < nj; ++w) pool.emplace_back(work);
+      work();
+      for (auto& t : pool) t.join();
+    }
+    if (first_error_) return *first_error_;
+    // Records in the fixed table order (model, repeat, source, bit width, calibrator).
+    for (auto& sc : srcs) {
+      if (!sc->why.empty()) {
+        out.results.add_unavailable({sc->model->label, sc->src, sc->why});
+        continue;
+      }
+      for (EvalCtx* ev : sc->evals)
+        out.results.add(Record{sc->model->label, sc->src, quant::calibrator_name(ev->cal), ev->bw.name(), sc->rep,
+                               ev->c.n, sc->model->ts.fp32_correct, ev->c.correct, ev->c.agree});
+    }
+    out.grids = grids_;
+    for (auto& mc : models) {
+      QF_ASSIGN_OR_RETURN(std::string sq, verdicts_and_sqnr(out.results, mc->ms));
       out.extra_markdown += sq;
     }
     out.seconds = secs(t0);
@@ -225,14 +208,158 @@ class ExperimentRunner {
  private:
   struct ModelState {
     std::string label, path;
-    const Graph* graph;
-    const Executor* ex;
+    const Graph* graph = nullptr;
+    const Executor* ex = nullptr;
     data::InputSpec spec;
   };
+
+  // A task's completion, for the tasks that need it: ok, or failed (the run's first error is kept apart).
+  struct Done {
+    std::promise<bool> p;
+    std::shared_future<bool> f = p.get_future().share();
+  };
+  struct EvalCtx;
+  struct ModelCtx {
+    std::string label, path;
+    std::unique_ptr<Graph> graph;
+    std::optional<quant::AnyModel> fp32;
+    ModelState ms;
+    TestSet ts;
+    Done loaded, tested;
+  };
+  struct SourceCtx {
+    ModelCtx* model = nullptr;
+    int rep = 0;
+    std::string src, why;  // why: the reason the source is n/a (empty when it ran)
+    std::map<std::string, quant::TensorStats> stats;
+    std::vector<EvalCtx*> evals;
+    Done ready;
+  };
+  struct EvalCtx {
+    SourceCtx* source = nullptr;
+    BitWidth bw;
+    quant::Calibrator cal = quant::Calibrator::Mse;
+    EvalCounts c;
+    Done done;
+  };
+
+  // Runs f unless the run has already failed; records f's error as the run's first; always completes `d`.
+  template <class F>
+  void run_task(Done& d, F&& f) {
+    bool ok = false;
+    if (!failed_.load()) {
+      Status s = f();
+      ok = s.ok();
+      if (!ok) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!first_error_) first_error_ = s.error();
+        failed_ = true;
+      }
+    }
+    d.p.set_value(ok);
+  }
+  void say(const std::string& msg) {
+    std::lock_guard<std::mutex> lk(log_mu_);
+    log_(msg);
+  }
+  static Status wait(Done& d) {
+    if (!d.f.get()) return make_error("an earlier step failed");
+    return Status::Ok();
+  }
+
+  Status load_model(ModelCtx& mc) {
+    auto g = load_graph(mc.path);
+    if (!g.ok()) return g.error();
+    mc.graph = std::make_unique<Graph>(std::move(*g));
+    QF_ASSIGN_OR_RETURN(data::InputSpec spec, data::input_spec_of(*mc.graph));
+    QF_ASSIGN_OR_RETURN(quant::AnyModel fp32, quant::AnyModel::from_graph(*mc.graph, mc.path, cfg_.threads));
+    mc.fp32 = std::move(fp32);
+    mc.ms = ModelState{mc.label, mc.path, mc.graph.get(), mc.fp32->fp32(), spec};
+    return Status::Ok();
+  }
+
+  // The images of one source and the fp32 statistics over them.
+  Status source_statistics(SourceCtx& sc) {
+    using namespace run_detail;
+    QF_RETURN_IF_ERROR(wait(sc.model->loaded));
+    const ModelState& ms = sc.model->ms;
+    const std::string& label = ms.label;
+    auto ts0 = std::chrono::steady_clock::now();
+    std::string why;
+    auto raw = images_for(sc.src, sc.rep, ms, why);
+    if (!raw.ok()) return raw.error().wrap("source " + sc.src + " for " + label);
+    if (!why.empty()) {
+      sc.why = why;
+      say("  " + label + " " + sc.src + ": n/a (" + why + ")");
+      std::lock_guard<std::mutex> lk(mu_);
+      step_ += cfg_.calibrators.size() * cfg_.bits.size();
+      return Status::Ok();
+    }
+    const RawImages& imgs = **raw;
+    if (sc.rep == 0) {
+      std::lock_guard<std::mutex> lk(cache_mu_);
+      if (!grid_done_.count(sc.src)) {
+        grid_done_[sc.src] = true;
+        const std::string path = (std::filesystem::path(cfg_.out) / ("grid_" + file_safe(sc.src) + ".png")).string();
+        auto grid = io::make_grid(imgs.images.slice0(0, std::min(cfg_.grid_max, imgs.size())), 0, 2, -1.0f);
+        if (!grid.ok()) return grid.error();
+        QF_RETURN_IF_ERROR(io::write_png(path, *grid));
+        grids_.push_back(path);
+      }
+    }
+    QF_ASSIGN_OR_RETURN(Tensor x, data::preprocess_generated(imgs.images, ms.spec));
+    const double t_images = secs(ts0);
+    auto tc = std::chrono::steady_clock::now();
+    const Executor* ex = ms.ex;
+    quant::Fp32Runner runner = [ex](const Tensor& xb, const quant::ValueSink& sink) -> Status {
+      auto r = ex->run({xb}, [&](const std::string& n, const Tensor& t) { sink(n, t); });
+      if (!r.ok()) return r.error();
+      return Status::Ok();
+    };
+    auto cs = tensor_calibration_set(x, sc.src);
+    auto stats = quant::collect_statistics(runner, cs, cfg_.batch, true, size_t(cfg_.stats_cache_mb) << 20);
+    if (!stats.ok()) return stats.error().wrap(label + " " + sc.src);
+    sc.stats = std::move(*stats);
+    if (sc.rep == 0) {
+      std::lock_guard<std::mutex> lk(mu_);
+      kept_stats_[{label, sc.src}] = sc.stats;
+      if (sc.src == "real") real_x_[label] = x.slice0(0, std::min<int64_t>(x.dim(0), 256));
+    }
+    say("  " + label + " " + sc.src + " (repeat " + std::to_string(sc.rep) + "): " + std::to_string(x.dim(0)) +
+         " images in " + f2(t_images) + " s, statistics in " + f2(secs(tc)) + " s");
+    return Status::Ok();
+  }
+
+  // One (bit width, calibrator) of one source: quantize from the source's statistics, evaluate.
+  Status evaluate_one(EvalCtx& ev, int64_t eval_batch) {
+    SourceCtx& sc = *ev.source;
+    ModelCtx& mc = *sc.model;
+    QF_RETURN_IF_ERROR(wait(sc.ready));
+    QF_RETURN_IF_ERROR(wait(mc.tested));
+    if (!sc.why.empty()) return Status::Ok();
+    auto tq = std::chrono::steady_clock::now();
+    auto qg = quant::quantize_graph(mc.ms.ex->graph(), sc.stats, quantize_options(ev.cal, ev.bw));
+    if (!qg.ok()) return qg.error().wrap(mc.label + " " + sc.src + " " + ev.bw.name());
+    QF_ASSIGN_OR_RETURN(quant::AnyModel qm, quant::AnyModel::from_qgraph(std::move(*qg), mc.label + ".int8", cfg_.threads));
+    QF_ASSIGN_OR_RETURN(ev.c, evaluate(qm, mc.ts, eval_batch));
+    const double seconds = run_detail::secs(tq);
+    std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<std::mutex> lk_log(log_mu_);
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "[%zu/%zu] %-12s %-5s %-18s %-10s int8 %6.2f%%  drop %6.2f  agree %6.2f%%  (%.1f s)", ++step_,
+                  total_steps_, mc.label.c_str(), ev.bw.name().c_str(), sc.src.c_str(), quant::calibrator_name(ev.cal),
+                  ev.c.top1(), 100.0 * double(mc.ts.fp32_correct - ev.c.correct) / double(ev.c.n), ev.c.agreement(),
+                  seconds);
+    log_(line);
+    return Status::Ok();
+  }
 
   // The images of `src` for repeat `rep`; sets `why` (and returns null) when the source is n/a.
   Result<std::shared_ptr<const RawImages>> images_for(const std::string& src, int rep, const ModelState& ms,
                                                       std::string& why) {
+    // The caches and generators are shared by the workers: everything but a filter's scoring runs locked.
+    std::unique_lock<std::mutex> lk(cache_mu_);
     const std::string key = src + "#" + std::to_string(rep);
     if (auto it = shared_.find(key); it != shared_.end()) return it->second;
     const uint64_t seed = uint64_t(rep);
@@ -266,10 +393,12 @@ class ExperimentRunner {
         QF_ASSIGN_OR_RETURN(RawImages c, generate_images(*g, seed, 0, 2 * cfg_.n, cfg_.batch));
         cand = std::make_shared<const RawImages>(std::move(c));
       }
+      const std::shared_ptr<const RawImages> cands = cand;
+      lk.unlock();
       std::vector<float> scores;
       if (src == "stylegan2+energy") {
         QF_ASSIGN_OR_RETURN(data::FilterModel fm, data::make_filter_model(*ms.graph, ms.path));
-        QF_ASSIGN_OR_RETURN(scores, data::energy_scores(fm, cand->images));
+        QF_ASSIGN_OR_RETURN(scores, data::energy_scores(fm, cands->images));
       } else {
         const std::string bn_path =
             (std::filesystem::path(ms.path).parent_path() / ("fmnist_" + ms.label + "_bn.onnx")).string();
@@ -282,9 +411,9 @@ class ExperimentRunner {
           why = bn_path + " has no BatchNormalization layers";
           return std::shared_ptr<const RawImages>();
         }
-        QF_ASSIGN_OR_RETURN(scores, data::bn_scores(fm, cand->images));
+        QF_ASSIGN_OR_RETURN(scores, data::bn_scores(fm, cands->images));
       }
-      return std::make_shared<const RawImages>(filter_select(*cand, scores, cfg_.n));
+      return std::make_shared<const RawImages>(filter_select(*cands, scores, cfg_.n));
     }
     // any other generator spec; "noise" alone means Gaussian noise
     const std::string spec = src == "noise" ? "noise:gaussian" : src;
@@ -415,6 +544,13 @@ class ExperimentRunner {
   std::map<std::pair<std::string, std::string>, std::map<std::string, quant::TensorStats>> kept_stats_;
   std::map<std::string, Tensor> real_x_;
   std::vector<std::string> verdict_lines_;
+  std::vector<std::string> grids_;
+  std::mutex mu_;        // results bookkeeping, logs, the first error
+  std::mutex cache_mu_;  // images_for's caches and generators, the grids
+  std::mutex log_mu_;
+  std::atomic<bool> failed_{false};
+  std::optional<Error> first_error_;
+  size_t step_ = 0, total_steps_ = 0;
 };
 
 }  // namespace qforge::experiment
