@@ -212,7 +212,10 @@ int quantize_main(const std::vector<std::string>& argv) {
     if (!fm.ok()) return fail(fm.error().message);
     if (!qm.ok()) return fail(qm.error().message);
     const auto t1 = std::chrono::steady_clock::now();
-    auto ev = evaluate(fm.value(), qm.value(), ds.value(), spec.value(), eval_n, batch);
+    const int64_t n_eval = eval_n > 0 ? std::min<int64_t>(eval_n, ds->size()) : ds->size();
+    auto eval_batch = model_batch_size(g->inputs[0], batch, n_eval);
+    if (!eval_batch.ok()) return fail("--eval: " + eval_batch.error().message);
+    auto ev = evaluate(fm.value(), qm.value(), ds.value(), spec.value(), eval_n, *eval_batch);
     if (!ev.ok()) return fail("--eval: " + ev.error().message);
     const double N = double(std::max<int64_t>(ev->n, 1));
     std::printf("eval %s (%lld images, %.1f s): fp32 top-1 %.2f%%  int8 top-1 %.2f%%  drop %.2f  agreement %.2f%%\n",

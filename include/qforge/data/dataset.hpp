@@ -47,9 +47,10 @@ namespace detail {
 
 inline uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]; }
 
-// IDX (LeCun): magic 0x0000 0x08 (ubyte) ndims, then ndims big-endian u32 dims, then the data.
-inline Result<std::vector<uint8_t>> read_idx(const std::string& path, int expect_ndims, std::vector<int64_t>& dims) {
-  QF_ASSIGN_OR_RETURN(auto d, io::read_maybe_gzip(path));
+// IDX (LeCun): magic 0x0000 0x08 (ubyte) ndims, then ndims big-endian u32 dims, then the data. `d` is the file's
+// (already inflated) bytes; `path` names it in errors. Nothing is allocated before the sizes are checked.
+inline Result<std::vector<uint8_t>> parse_idx(const std::vector<uint8_t>& d, const std::string& path, int expect_ndims,
+                                              std::vector<int64_t>& dims) {
   if (d.size() < 4) return make_error(path, ": truncated IDX header");
   if (d[0] != 0 || d[1] != 0) return make_error(path, ": bad IDX magic");
   if (d[2] != 0x08) return make_error(path, ": IDX data type 0x", std::hex, int(d[2]), " is not unsigned byte");
@@ -67,6 +68,23 @@ inline Result<std::vector<uint8_t>> read_idx(const std::string& path, int expect
   if (d.size() - off != n)
     return make_error(path, ": IDX data holds ", d.size() - off, " bytes, dims say ", n);
   return std::vector<uint8_t>(d.begin() + off, d.end());
+}
+
+inline Result<std::vector<uint8_t>> read_idx(const std::string& path, int expect_ndims, std::vector<int64_t>& dims) {
+  QF_ASSIGN_OR_RETURN(auto d, io::read_maybe_gzip(path));
+  return parse_idx(d, path, expect_ndims, dims);
+}
+
+// CIFAR-10 binary batch: records of 1 label byte (0..9) + 3x32x32 CHW pixels. Appends the records to `all`.
+constexpr size_t kCifarRecord = 1 + 3 * 32 * 32;
+inline Status append_cifar_records(const std::vector<uint8_t>& d, const std::string& f, std::vector<uint8_t>& all) {
+  if (d.empty() || d.size() % kCifarRecord != 0)
+    return make_error(f, ": CIFAR-10 batch is ", d.size(), " bytes, not a multiple of the ", kCifarRecord,
+                      "-byte record");
+  for (size_t i = 0; i < d.size(); i += kCifarRecord)
+    if (d[i] > 9) return make_error(f, ": record ", i / kCifarRecord, " has label ", int(d[i]), " (expected 0..9)");
+  all.insert(all.end(), d.begin(), d.end());
+  return Status::Ok();
 }
 
 inline Result<Dataset> load_idx(const std::string& images, const std::string& labels, const std::string& name,
@@ -93,15 +111,11 @@ inline Result<Dataset> load_idx(const std::string& images, const std::string& la
 
 inline Result<Dataset> load_cifar_files(const std::vector<std::string>& files, const std::string& name,
                                         const DatasetOptions& o) {
-  constexpr size_t rec = 1 + 3 * 32 * 32;
+  constexpr size_t rec = kCifarRecord;
   std::vector<uint8_t> all;
   for (auto& f : files) {
     QF_ASSIGN_OR_RETURN(auto d, io::read_file_bytes(f));
-    if (d.empty() || d.size() % rec != 0)
-      return make_error(f, ": CIFAR-10 batch is ", d.size(), " bytes, not a multiple of the ", rec, "-byte record");
-    for (size_t i = 0; i < d.size(); i += rec)
-      if (d[i] > 9) return make_error(f, ": record ", i / rec, " has label ", int(d[i]), " (expected 0..9)");
-    all.insert(all.end(), d.begin(), d.end());
+    QF_RETURN_IF_ERROR(append_cifar_records(d, f, all));
   }
   int64_t n = int64_t(all.size() / rec);
   if (o.limit >= 0) n = std::min(n, o.limit);

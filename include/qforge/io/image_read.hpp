@@ -1,7 +1,8 @@
 // qforge/io/image_read.hpp — decoding image files (PNG, JPEG, BMP, TGA, PNM via stb_image) into 8-bit pixels.
+// stb is built with only these formats (io/stb_image_impl.hpp); JPEG marker segments are checked first (jpeg_guard).
 //
 // Contract: returns HWC uint8 with the file's own channel count (1..4); a corrupt or truncated file gives an
-// error naming it and stb's reason. Images over 2^26 pixels are rejected before decoding.
+// error naming it and stb's reason. Images over 2^24 pixels (e.g. 4096x4096) are rejected before decoding.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "qforge/core/error.hpp"
 #include "qforge/io/file_util.hpp"
+#include "qforge/io/jpeg_guard.hpp"
 #include "qforge/io/stb_image_impl.hpp"
 
 namespace qforge::io {
@@ -20,10 +22,11 @@ struct Image8 {
 
 inline Result<Image8> decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   if (bytes.size() > size_t(INT32_MAX)) return make_error(name, ": image file too large");
+  if (is_jpeg(bytes.data(), bytes.size())) QF_RETURN_IF_ERROR(check_jpeg_segments(bytes.data(), bytes.size(), name));
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &c))
     return make_error(name, ": not a readable image (", stbi_failure_reason(), ")");
-  if (w <= 0 || h <= 0 || int64_t(w) * h > (int64_t(1) << 26))
+  if (w <= 0 || h <= 0 || int64_t(w) * h > (int64_t(1) << 24))
     return make_error(name, ": image of ", w, "x", h, " pixels is out of bounds");
   unsigned char* p = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &c, 0);
   if (!p) return make_error(name, ": corrupt image (", stbi_failure_reason(), ")");

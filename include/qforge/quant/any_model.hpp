@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "qforge/core/error.hpp"
+#include "qforge/core/finite.hpp"
 #include "qforge/graph/executor.hpp"
 #include "qforge/io/file_util.hpp"
 #include "qforge/io/model_file.hpp"
@@ -31,7 +32,10 @@ class AnyModel {
   const QGraph* qgraph() const { return int8_ ? &int8_->graph() : nullptr; }
   const Executor* fp32() const { return fp32_.get(); }
 
+  // Float inputs must be finite (core/finite.hpp); the error names the input.
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) const {
+    for (size_t i = 0; i < inputs.size() && i < header_.inputs.size(); ++i)
+      QF_RETURN_IF_ERROR(check_finite(inputs[i], "input '" + header_.inputs[i].name + "'"));
     if (int8_) return int8_->run(inputs);
     return fp32_->run(inputs);
   }

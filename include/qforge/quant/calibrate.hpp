@@ -15,6 +15,7 @@
 
 #include "qforge/core/error.hpp"
 #include "qforge/core/tensor.hpp"
+#include "qforge/graph/ir.hpp"
 #include "qforge/quant/calibrators.hpp"
 #include "qforge/quant/observers.hpp"
 
@@ -25,6 +26,17 @@ struct CalibrationSet {
   std::function<Result<Tensor>(int64_t begin, int64_t end)> batch;      // float NCHW images [begin, end)
   std::function<std::string(int64_t index)> image_name;                 // optional, for messages
 };
+
+// The batch size to feed a model: `requested`, unless the model's input has a fixed batch dimension (exported
+// models often say 1), which then must divide the number of images.
+inline Result<int64_t> model_batch_size(const ValueInfo& input, int64_t requested, int64_t count) {
+  if (input.shape.empty() || input.shape[0] <= 0) return requested;
+  const int64_t fixed = input.shape[0];
+  if (count % fixed != 0)
+    return make_error("input '", input.name, "' has a fixed batch of ", fixed, "; the ", count,
+                      " images are not a multiple of it");
+  return fixed;
+}
 
 using ValueSink = std::function<void(const std::string& name, const Tensor& value)>;
 // Runs the fp32 model on one batch; calls sink for every graph input and every value it produces (the

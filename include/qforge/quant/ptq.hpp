@@ -128,7 +128,8 @@ inline Result<PtqResult> quantize_model(const Graph& model, const CalibrationSet
   eo.threads = o.threads;
   QF_ASSIGN_OR_RETURN(Executor ex, Executor::prepare(model, eo));
   auto exp = std::make_shared<const Executor>(std::move(ex));
-  QF_ASSIGN_OR_RETURN(auto stats, collect_statistics(executor_runner(exp), calib, o.batch_size,
+  QF_ASSIGN_OR_RETURN(int64_t batch, model_batch_size(model.inputs[0], o.batch_size, calib.count));
+  QF_ASSIGN_OR_RETURN(auto stats, collect_statistics(executor_runner(exp), calib, batch,
                                                      needs_histograms(o.quant.act.method)));
   PtqResult r;
   r.fp32 = exp->graph();

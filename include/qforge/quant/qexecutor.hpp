@@ -42,7 +42,7 @@ namespace qforge::quant {
 // kernels/qgemm.hpp; bit for bit the ref kernels), then every Conv/Gemm runs through these two calls.
 // TA (activations) is uint8_t or int8_t; TC (output) is float, uint8_t or int8_t. With QFORGE_PRECOMPILED_OPS
 // the definitions (every ISA's kernels: most of the compile time of a file that runs an int8 model) are compiled
-// once, in qforge/op_tables.cpp, like the fp32 op tables (graph/ops/registry.hpp).
+// once, in qforge/op_tables_int8.cpp, like the fp32 op tables in qforge/op_tables.cpp (graph/ops/registry.hpp).
 struct QKernels {
   static kernels::PackedConv pack_conv(const kernels::ConvParams& p, const int8_t* w, Isa isa);
   static kernels::PackedWeights pack_gemm(int N, int K, const int8_t* w, Isa isa);
@@ -54,12 +54,18 @@ struct QKernels {
                    const kernels::Epilogue& ep, TC* C, int ldc, int threads);
 };
 
-#if !defined(QFORGE_PRECOMPILED_OPS) || defined(QFORGE_OP_TABLES_IMPLEMENTATION)
-QFORGE_OP_TABLE_LINKAGE kernels::PackedConv QKernels::pack_conv(const kernels::ConvParams& p, const int8_t* w,
+// Compiled here (header-only), or once in qforge/op_tables_int8.cpp (QFORGE_PRECOMPILED_OPS).
+#if defined(QFORGE_QKERNELS_IMPLEMENTATION)
+#define QFORGE_QKERNELS_LINKAGE
+#else
+#define QFORGE_QKERNELS_LINKAGE inline
+#endif
+#if !defined(QFORGE_PRECOMPILED_OPS) || defined(QFORGE_QKERNELS_IMPLEMENTATION)
+QFORGE_QKERNELS_LINKAGE kernels::PackedConv QKernels::pack_conv(const kernels::ConvParams& p, const int8_t* w,
                                                                 Isa isa) {
   return kernels::pack_conv_weights(p, w, isa);
 }
-QFORGE_OP_TABLE_LINKAGE kernels::PackedWeights QKernels::pack_gemm(int N, int K, const int8_t* w, Isa isa) {
+QFORGE_QKERNELS_LINKAGE kernels::PackedWeights QKernels::pack_gemm(int N, int K, const int8_t* w, Isa isa) {
   return kernels::pack_weights(N, K, w, K, isa);
 }
 template <class TA, class TC>
@@ -73,7 +79,7 @@ void QKernels::gemm(int M, int N, int K, const TA* A, int lda, int32_t a_zp, con
   kernels::qgemm<TA, TC>(M, N, K, A, lda, a_zp, W, ep, C, ldc, threads);
 }
 #endif
-#if defined(QFORGE_OP_TABLES_IMPLEMENTATION)
+#if defined(QFORGE_QKERNELS_IMPLEMENTATION)
 #define QFORGE_QKERNELS_INSTANTIATE(TA, TC)                                                                    \
   template void QKernels::conv<TA, TC>(const kernels::ConvParams&, const TA*, int32_t, const kernels::PackedConv&, \
                                        const kernels::Epilogue&, TC*, int);                                     \

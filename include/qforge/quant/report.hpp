@@ -155,6 +155,9 @@ inline Result<QuantReport> sqnr_report(const Graph& fp32_prepared, const QGraph&
   std::set<std::string> out_names;
   for (auto& o : qg.outputs) out_names.insert(o.name);
   if (batch_size <= 0) return make_error("report batch size must be positive");
+  if (fp32_prepared.inputs.size() == 1) {
+    QF_ASSIGN_OR_RETURN(batch_size, model_batch_size(fp32_prepared.inputs[0], batch_size, data.count));
+  }
   for (int64_t b = 0; b < data.count; b += batch_size) {
     const int64_t e = std::min(data.count, b + batch_size);
     QF_ASSIGN_OR_RETURN(Tensor x, data.batch(b, e));

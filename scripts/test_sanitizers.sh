@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test suite under sanitizers (clang): every test built with AddressSanitizer + UndefinedBehaviorSanitizer
+# (any report fails the test), the concurrency test under ThreadSanitizer (without OpenMP, whose runtime TSan
+# cannot see), and each libFuzzer target for FUZZ_SECONDS (default 30) from the committed corpora.
+# usage: scripts/test_sanitizers.sh [asan|tsan|fuzz ...]   (default: all three)   exit status 0 iff all passed
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=${JOBS:-$(nproc)}
+parts=("$@")
+[ ${#parts[@]} -eq 0 ] && parts=(asan tsan fuzz)
+status=0
+san_flags=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only"
+           -DQFORGE_BUILD_BENCH=OFF -DQFORGE_BUILD_EXAMPLES=OFF)
+for part in "${parts[@]}"; do
+  start=$(date +%s)
+  case $part in
+    asan)
+      cmake -S . -B build-asan "${san_flags[@]}" -DQFORGE_SANITIZE=address,undefined -DQFORGE_BUILD_FUZZERS=ON \
+        > build-asan.configure.log 2>&1 || { cat build-asan.configure.log; exit 1; }
+      cmake --build build-asan -j"$jobs" || status=1
+      # detect_leaks: a leak is a failure too. The install test builds the examples with the system compiler: it
+      # is the same with or without sanitizers, so it runs in the plain build only.
+      (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j"$jobs" -E install_and_find_package) || status=1
+      ;;
+    tsan)
+      cmake -S . -B build-tsan "${san_flags[@]}" -DQFORGE_SANITIZE=thread -DQFORGE_USE_OPENMP=OFF \
+        -DQFORGE_BUILD_TOOLS=OFF > build-tsan.configure.log 2>&1 || { cat build-tsan.configure.log; exit 1; }
+      cmake --build build-tsan -j"$jobs" --target test_concurrency || status=1
+      (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^test_concurrency$') || status=1
+      ;;
+    fuzz)
+      scripts/fuzz.sh -t "${FUZZ_SECONDS:-30}" -b build-asan -j "$jobs" || status=1
+      ;;
+    *) echo "test_sanitizers: unknown part '$part' (asan, tsan, fuzz)" >&2; exit 2 ;;
+  esac
+  echo "== sanitizers: $part took $(( $(date +%s) - start )) s"
+done
+exit $status

@@ -1,0 +1,126 @@
+// Concurrency and determinism: one prepared model (fp32 and int8) run from 8 threads at once gives bit-identical
+// outputs to a single-threaded run; quantization gives byte-identical files whatever the thread count; the int8
+// model's outputs are bit-identical on every int8 ISA this CPU has (the integer math is exact, so they must be).
+// scripts/test.sh also builds and runs this file under ThreadSanitizer (without OpenMP, which TSan cannot see).
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "qforge/core/cpu.hpp"
+#include "qforge/data/dataset.hpp"
+#include "qforge/data/preprocess.hpp"
+#include "qforge/graph/executor.hpp"
+#include "qforge/io/model_file.hpp"
+#include "qforge/quant/ptq.hpp"
+#include "qforge/quant/qexecutor.hpp"
+#include "qforge/quant/qgraph_io.hpp"
+
+using namespace qforge;
+using namespace qforge::quant;
+
+namespace {
+
+constexpr int kThreads = 8;
+constexpr int64_t kPerThread = 4;  // images per run
+
+std::string model_path() { return std::string(QFORGE_SOURCE_DIR) + "/weights/fmnist_resnet.onnx"; }
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// kThreads batches of real test images (different per thread), preprocessed for the model.
+std::vector<Tensor> test_batches(const Graph& g) {
+  data::DatasetOptions o;
+  o.limit = kThreads * kPerThread;
+  auto ds = data::load_dataset("fmnist:test", o);
+  REQUIRE_MESSAGE(ds.ok(), (ds.ok() ? "" : ds.error().message));
+  auto spec = data::input_spec_of(g);
+  REQUIRE(spec.ok());
+  std::vector<Tensor> xs;
+  for (int t = 0; t < kThreads; ++t) xs.push_back(data::preprocess_batch(*ds, t * kPerThread, (t + 1) * kPerThread, *spec));
+  return xs;
+}
+
+// Runs run(x_t) for every batch once serially, then all at once from kThreads threads; both must agree bitwise.
+template <class Run>
+void check_concurrent_equals_serial(const std::vector<Tensor>& xs, Run run) {
+  std::vector<Tensor> serial, parallel(xs.size());
+  for (auto& x : xs) serial.push_back(run(x));
+  std::vector<std::thread> ts;
+  for (size_t t = 0; t < xs.size(); ++t) ts.emplace_back([&, t] { parallel[t] = run(xs[t]); });
+  for (auto& t : ts) t.join();
+  for (size_t t = 0; t < xs.size(); ++t) CHECK_MESSAGE(same_bits(serial[t], parallel[t]), "thread ", t);
+}
+
+Result<PtqResult> quantize_resnet(const Graph& g, int threads) {
+  auto calib = make_calibration_set("fmnist:train", g, 32);
+  if (!calib.ok()) return calib.error();
+  PtqOptions o;
+  o.threads = threads;
+  o.batch_size = 8;
+  return quantize_model(g, *calib, o);
+}
+
+}  // namespace
+
+TEST_CASE("one prepared fp32 model, 8 threads at once, equals single-threaded runs") {
+  auto g = load_onnx(model_path());
+  REQUIRE(g.ok());
+  ExecOptions o;
+  o.threads = 1;
+  auto ex = Executor::prepare(*g, o);
+  REQUIRE(ex.ok());
+  check_concurrent_equals_serial(test_batches(*g), [&](const Tensor& x) {
+    auto y = ex->run({x});
+    REQUIRE(y.ok());
+    return (*y)[0];
+  });
+}
+
+TEST_CASE("one prepared int8 model, 8 threads at once, equals single-threaded runs; identical on every ISA") {
+  auto g = load_onnx(model_path());
+  REQUIRE(g.ok());
+  auto q = quantize_resnet(*g, 1);
+  REQUIRE_MESSAGE(q.ok(), (q.ok() ? "" : q.error().message));
+  const auto xs = test_batches(*g);
+  std::vector<Tensor> reference;  // the scalar reference kernels define every result
+  for (Isa isa : available_isas()) {
+    CAPTURE(isa_name(isa));
+    QExecOptions o;
+    o.threads = 1;
+    o.use_env_isa = false;
+    o.isa = isa;
+    auto ex = QExecutor::prepare(q->qgraph, o);
+    REQUIRE(ex.ok());
+    auto run = [&](const Tensor& x) {
+      auto y = ex->run({x});
+      REQUIRE(y.ok());
+      return (*y)[0];
+    };
+    check_concurrent_equals_serial(xs, run);
+    if (reference.empty()) {
+      for (auto& x : xs) reference.push_back(run(x));
+      continue;
+    }
+    for (size_t t = 0; t < xs.size(); ++t) CHECK_MESSAGE(same_bits(run(xs[t]), reference[t]), "batch ", t);
+  }
+}
+
+TEST_CASE("quantization gives the same int8 file with 1 and 2 threads") {
+  auto g = load_onnx(model_path());
+  REQUIRE(g.ok());
+  auto a = quantize_resnet(*g, 1), b = quantize_resnet(*g, 2);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  auto fa = qgraph_to_tensor_file(a->qgraph), fb = qgraph_to_tensor_file(b->qgraph);
+  REQUIRE(fa.ok());
+  REQUIRE(fb.ok());
+  auto ba = serialize_tensor_file(*fa), bb = serialize_tensor_file(*fb);
+  REQUIRE(ba.ok());
+  REQUIRE(bb.ok());
+  CHECK(*ba == *bb);
+}
