@@ -26,8 +26,9 @@ const char* kUsage =
     "         [--grid-max 64] [--quiet] --out DIR\n"
     "  Defaults: the five weights/fmnist_*.onnx models; sources real,stylegan2,stylegan2+energy,stylegan2+bn,\n"
     "  fractal,noise; calibrators entropy,mse,percentile,minmax; bits w8a8,w4a8; 1024 images; 1 repeat; the\n"
-    "  full test set. --jobs: int8 models evaluated at once, each with --threads OpenMP threads (more than one\n"
-    "  OpenMP thread per model is very slow on a busy machine). --few-shot K adds the source few-shot:K (K real\n"
+    "  full test set. --jobs: steps run at once (int8 quantize + evaluate, fp32 statistics, filters, test-set\n"
+    "  predictions), each with --threads OpenMP threads (more than one OpenMP thread per step is very slow on a\n"
+    "  busy machine); results do not depend on it. --few-shot K adds the source few-shot:K (K real\n"
     "  images per class + the StyleGAN2 images whose penultimate features are nearest to them, from n*pool\n"
     "  candidates).\n"
     "  Writes DIR/table.md, DIR/table.csv, DIR/drops.png and DIR/grid_<source>.png.\n";
