@@ -107,6 +107,15 @@ TEST_CASE("prepare rejects unsupported ops and bad attributes, naming the node")
   auto ex4 = Executor::prepare(g);
   REQUIRE(!ex4.ok());
   CHECK(contains(ex4.error().message, "nope"));
+
+  // A node without outputs (a fuzzing find: the kernel wrote its first output into an empty list).
+  g.initializers.clear();
+  g.initializers["c"] = randn({2, 2}, 2);
+  g.nodes = {node("Relu", {"c"}, {}, {}, "mute"), node("Relu", {"x"}, {"y"}, {}, "relu_b")};
+  auto ex5 = Executor::prepare(g);
+  REQUIRE(!ex5.ok());
+  CHECK(contains(ex5.error().message, "mute"));
+  CHECK(contains(ex5.error().message, "the node has no outputs"));
 }
 
 TEST_CASE("a shape that does not fit an op is a run-time error naming the node") {

@@ -74,6 +74,8 @@ inline Status propagate(Graph& g, const PropagateOptions& o, std::map<std::strin
       QF_RETURN_IF_ERROR(unknown(def.error()));
       continue;
     }
+    // Every op kernel writes its first output (found by tests/fuzz/fuzz_onnx: a node without outputs).
+    if (node.outputs.empty()) return make_error(node.label(), ": the node has no outputs");
     ops::BuildContext ctx{node, g.opset, {}, {}};
     bool inputs_known = true;
     std::string missing;
