@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "qforge/core/cpu.hpp"
-#include "qforge/core/rng.hpp"
 #include <kernels/qconv.hpp>
 
 #if defined(QFORGE_HAVE_DNNL)
@@ -25,6 +25,7 @@
 
 using namespace qforge;
 using namespace qforge::kernels;
+using qforge::bench::random_bytes;
 
 namespace {
 
@@ -60,17 +61,6 @@ double macs(const ConvParams& p) {
   return double(p.out_h()) * p.out_w() * p.out_c * (p.in_c / p.groups) * p.kernel_h * p.kernel_w;
 }
 
-template <class T>
-std::vector<T> random_bytes(size_t n, uint64_t seed) {
-  CounterRng rng(seed);
-  std::vector<T> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t b = uint8_t(rng.u32(i));
-    std::memcpy(&v[i], &b, 1);
-  }
-  return v;
-}
-
 void BM_qforge(benchmark::State& st, Isa isa, ConvShape s, int threads) {
   const ConvParams p = params(s);
   const auto x = random_bytes<uint8_t>(size_t(p.in_h) * p.in_w * p.in_c, 1);
@@ -93,18 +83,6 @@ void BM_qforge(benchmark::State& st, Isa isa, ConvShape s, int threads) {
 }
 
 #if defined(QFORGE_HAVE_DNNL)
-const char* dnnl_isa_name() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::avx2: return "dnnl:avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "dnnl:avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "dnnl:avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "dnnl:avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "dnnl:avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "dnnl:avx512_core_amx";
-    default: return "dnnl:other";
-  }
-}
-
 void BM_dnnl(benchmark::State& st, ConvShape s, int threads) {
 #if defined(_OPENMP)
   omp_set_num_threads(threads);
@@ -147,17 +125,12 @@ void BM_dnnl(benchmark::State& st, ConvShape s, int threads) {
     strm.wait();
   }
   st.counters["GOPS"] = benchmark::Counter(2.0 * macs(p) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  st.SetLabel(std::string(dnnl_isa_name()) + " " + pd.impl_info_str());
+  st.SetLabel(std::string(qforge::bench::dnnl_isa_name()) + " " + pd.impl_info_str());
 }
 #endif
 
 void register_all() {
-  for (int threads : {1, 2}) {
-    const std::string suffix = threads == 1 ? "" : "/threads:2";
-    auto fin = [&](benchmark::internal::Benchmark* b) {
-      b->Unit(benchmark::kMicrosecond);
-      if (threads > 1) b->UseRealTime();
-    };
+  qforge::bench::for_each_thread_count([](int threads, const std::string& suffix, const auto& fin) {
     for (const ConvShape& s : kShapes) {
       const std::string kind = s.kind;
       for (Isa isa : available_isas()) {
@@ -169,16 +142,9 @@ void register_all() {
       fin(benchmark::RegisterBenchmark((kind + "/dnnl/" + shape_name(s) + suffix).c_str(), BM_dnnl, s, threads));
 #endif
     }
-  }
+  });
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return qforge::bench::run_benchmarks(argc, argv, register_all); }

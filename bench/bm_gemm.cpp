@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "qforge/core/cpu.hpp"
-#include "qforge/core/rng.hpp"
 #include <kernels/f32_gemm.hpp>
 #include <kernels/qgemm.hpp>
 
@@ -31,6 +31,7 @@
 
 using namespace qforge;
 using namespace qforge::kernels;
+using qforge::bench::random_bytes;
 
 namespace {
 
@@ -42,17 +43,6 @@ const Shape kShapes[] = {{64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {5
 
 std::string shape_name(const Shape& s) {
   return std::to_string(s.M) + "x" + std::to_string(s.N) + "x" + std::to_string(s.K);
-}
-
-template <class T>
-std::vector<T> random_bytes(size_t n, uint64_t seed) {
-  CounterRng rng(seed);
-  std::vector<T> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t b = uint8_t(rng.u32(i));
-    std::memcpy(&v[i], &b, 1);
-  }
-  return v;
 }
 
 void set_counters(benchmark::State& st, const Shape& s) {
@@ -103,18 +93,6 @@ void BM_openblas_f32(benchmark::State& st, Shape s, int threads) {
 #endif
 
 #if defined(QFORGE_HAVE_DNNL)
-const char* dnnl_isa_name() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::avx2: return "dnnl:avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "dnnl:avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "dnnl:avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "dnnl:avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "dnnl:avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "dnnl:avx512_core_amx";
-    default: return "dnnl:other";
-  }
-}
-
 // oneDNN matmul src(M×K) · weights(K×N) → dst(M×N); weights reordered to the primitive's layout once.
 void BM_dnnl(benchmark::State& st, Shape s, bool int8, int threads) {
 #if defined(_OPENMP)
@@ -159,17 +137,12 @@ void BM_dnnl(benchmark::State& st, Shape s, bool int8, int threads) {
     strm.wait();
   }
   set_counters(st, s);
-  st.SetLabel(std::string(dnnl_isa_name()) + " " + pd.impl_info_str());
+  st.SetLabel(std::string(qforge::bench::dnnl_isa_name()) + " " + pd.impl_info_str());
 }
 #endif
 
 void register_all() {
-  for (int threads : {1, 2}) {
-    const std::string suffix = threads == 1 ? "" : "/threads:2";
-    auto fin = [&](benchmark::internal::Benchmark* b) {
-      b->Unit(benchmark::kMicrosecond);
-      if (threads > 1) b->UseRealTime();
-    };
+  qforge::bench::for_each_thread_count([](int threads, const std::string& suffix, const auto& fin) {
     for (const Shape& s : kShapes) {
       for (Isa isa : available_isas()) {
         if (isa == Isa::ref) continue;
@@ -188,16 +161,9 @@ void register_all() {
                                        threads));
 #endif
     }
-  }
+  });
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return qforge::bench::run_benchmarks(argc, argv, register_all); }

@@ -27,6 +27,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "qforge/core/cpu.hpp"
 #include "qforge/model.hpp"
 #include "qforge/quant/any_model.hpp"
@@ -179,11 +180,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return qforge::bench::run_benchmarks(argc, argv, register_all); }

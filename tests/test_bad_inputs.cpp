@@ -10,15 +10,18 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "qforge/core/finite.hpp"
 #include "qforge/data/dataset.hpp"
 #include "qforge/io/file_util.hpp"
 #include "qforge/io/gzip.hpp"
 #include "qforge/io/image_read.hpp"
 #include "qforge/io/image_write.hpp"
+#include "qforge/io/model_file.hpp"
 #include "qforge/io/npy.hpp"
 #include "qforge/io/tensor_file.hpp"
 #include "qforge/quant/any_model.hpp"
@@ -122,7 +125,7 @@ TEST_CASE("bad inputs: CIFAR-10 batches with a bad size or label name the file a
   CHECK(has(s.error().message, "label.bin: record 1 has label 10 (expected 0..9)"));
 }
 
-TEST_CASE("bad inputs: corrupt PNG and JPEG files fail naming the file; none crashes") {
+TEST_CASE("bad inputs: corrupt PNG, JPEG and PNM files fail naming the file; none crashes") {
   // A valid PNG, then every truncation and every single-byte flip of it.
   std::vector<uint8_t> px(5 * 4 * 3);
   for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 11);
@@ -164,6 +167,22 @@ TEST_CASE("bad inputs: corrupt PNG and JPEG files fail naming the file; none cra
   auto r = io::decode_image(jpg, "dht.jpg");
   REQUIRE_FALSE(r.ok());
   CHECK(has(r.error().message, "dht.jpg: JPEG Huffman table declares " + std::to_string(symbols) + " symbols"));
+  // Found by tests/fuzz/fuzz_image under UBSan: a PNM header number too large for an int (stb_image 2.27
+  // overflows while reading it); the PNM guard rejects it, naming the field. A valid P6 with a comment decodes.
+  const std::string pnm_ok = "P6\n# made by hand\n2 1\n255\n";
+  Bytes pnm(pnm_ok.begin(), pnm_ok.end());
+  for (uint8_t v : {10, 20, 30, 40, 50, 60}) pnm.push_back(v);
+  auto good = io::decode_image(pnm, "ok.ppm");
+  REQUIRE(good.ok());
+  CHECK(good->width == 2);
+  CHECK(good->height == 1);
+  CHECK(good->pixels == std::vector<uint8_t>{10, 20, 30, 40, 50, 60});
+  for (const std::string& header : {std::string("P6\n\n22222222222222222222"), std::string("P5 4 # w\n99999999999 255\n"),
+                                    std::string("P6 2 1 4294967296\n")}) {
+    auto bad = io::decode_image(Bytes(header.begin(), header.end()), "big.ppm");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(has(bad.error().message, "big.ppm: PNM header "));
+  }
   // An image that claims 2^30 pixels is refused before decoding.
   Bytes big = b;
   for (int k : {16, 17, 18, 19, 20, 21, 22, 23}) big[size_t(k)] = k == 17 || k == 21 ? 0x80 : 0;  // 32768 x 32768
@@ -181,6 +200,20 @@ TEST_CASE("bad inputs: every truncation of a StyleGAN2 weight file fails naming 
     auto f = parse_tensor_file(b.data(), n, "cut.qf");
     REQUIRE_FALSE(f.ok());
     CHECK(has(f.error().message, "cut.qf"));
+  }
+}
+
+TEST_CASE("check_finite names the first NaN/Inf wherever it sits (block edges, the tail, -Inf)") {
+  Tensor x(DType::f32, {2, 1, 28, 28});  // 1568 elements: one whole block of 1024 and a tail
+  std::fill(x.data<float>(), x.data<float>() + x.numel(), 1e30f);
+  CHECK(check_finite(x, "x").ok());
+  for (int64_t at : {0, 1023, 1024, 1567}) {
+    Tensor y = x.clone();
+    y.data<float>()[at] = -std::numeric_limits<float>::infinity();
+    if (at < 1567) y.data<float>()[1567] = std::numeric_limits<float>::quiet_NaN();  // a later one is not named
+    auto s = check_finite(y, "x");
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message == "x: element " + std::to_string(at) + " of [2,1,28,28] is Inf (inputs must be finite)");
   }
 }
 
@@ -238,8 +271,7 @@ TEST_CASE("bad inputs: a failed write leaves neither the file nor a temporary") 
   REQUIRE_FALSE(st.ok());
   CHECK(has(st.error().message, "writer gave up half-way"));
   CHECK(qforge::testing::slurp(path) == "previous contents");
-  int entries = 0;
-  for (auto& e : fs::directory_iterator(dir)) entries += 1 + 0 * int(e.path().empty());
+  const auto entries = std::distance(fs::directory_iterator(dir), fs::directory_iterator());
   CHECK(entries == 1);  // no .tmp-* file left
   // Saving into a folder that does not exist names the path.
   auto s2 = io::write_file_atomic(dir + "/missing/x.bin", "abc", 3);
@@ -278,4 +310,20 @@ TEST_CASE("a model exported with a fixed batch of 1 quantizes (batches follow th
   auto bad = quant::quantize_model(one, *calib, {});
   REQUIRE_FALSE(bad.ok());
   CHECK(has(bad.error().message, "has a fixed batch of 4; the 6 images are not a multiple of it"));
+#ifdef QFORGE_EXE
+  // qforge eval feeds such a model in batches of its own size (it asked for 64 before, and failed).
+  std::string dir = qforge::testing::scratch_dir("qforge_fixed_batch");
+  one.inputs[0].shape[0] = 1;
+  REQUIRE(io::save_model(dir + "/one.qf", one).ok());
+  std::string log = dir + "/eval.log";
+  int rc = qforge::testing::run_cli("eval " + dir + "/one.qf --data fmnist:test --limit 7 --threads 1", log);
+  CHECK(rc == 0);
+  CHECK(has(qforge::testing::slurp(log), "/7)"));  // top-1 over all 7 images
+  one.inputs[0].shape[0] = 4;
+  REQUIRE(io::save_model(dir + "/four.qf", one).ok());
+  rc = qforge::testing::run_cli("eval " + dir + "/four.qf --data fmnist:test --limit 7 --threads 1", log);
+  CHECK(rc == 1);
+  CHECK(has(qforge::testing::slurp(log), "four.qf: input '" + one.inputs[0].name + "' has a fixed batch of 4"));
+  fs::remove_all(dir);
+#endif
 }

@@ -414,3 +414,71 @@ TEST_CASE("collect_statistics: a pass-1 value cache (all, some or none of the ba
     }
   }
 }
+
+TEST_CASE("int8 AveragePool: padded, ceil-mode windows follow the integer formula (both count_include_pad)") {
+  // x[N,3,8,8] -> 1x1 conv -> relu -> AveragePool(3x3, stride 2, pads 1, ceil_mode) -> Flatten -> Gemm -> y.
+  // With 8 inputs the last window covers input 7, one pad and one position past the pads (ceil-mode overhang): the
+  // divisor counts the pad only when count_include_pad is 1, and never the overhang.
+  for (int include_pad : {0, 1}) {
+    Graph g;
+    g.inputs = {{"x", DType::f32, {-1, 3, 8, 8}}};
+    g.outputs = {{"y", DType::f32, {-1, 4}}};
+    g.initializers["w"] = randn({6, 3, 1, 1}, 21, 0.5f);
+    g.initializers["b"] = randn({6}, 22, 0.1f);
+    g.initializers["wf"] = randn({4, 6 * 5 * 5}, 23, 0.2f);
+    g.initializers["bf"] = randn({4}, 24, 0.1f);
+    Node c = node("c", "Conv", {"x", "w", "b"}, {"co"});
+    c.attrs["kernel_shape"] = Attribute::make_ints({1, 1});
+    g.nodes.push_back(c);
+    g.nodes.push_back(node("r", "Relu", {"co"}, {"ro"}));
+    Node ap = node("ap", "AveragePool", {"ro"}, {"apo"});
+    ap.attrs["kernel_shape"] = Attribute::make_ints({3, 3});
+    ap.attrs["strides"] = Attribute::make_ints({2, 2});
+    ap.attrs["pads"] = Attribute::make_ints({1, 1, 1, 1});
+    ap.attrs["ceil_mode"] = Attribute::make_int(1);
+    ap.attrs["count_include_pad"] = Attribute::make_int(include_pad);
+    g.nodes.push_back(ap);
+    add_classifier_head(g, "apo", "y");
+    REQUIRE(g.validate_and_sort().ok());
+
+    auto stats = calibrate(g, randn({16, 3, 8, 8}, 25));
+    auto qg = quantize_graph(prepared(g), stats, QuantizeOptions{});
+    REQUIRE_OK(qg);
+    auto ex = QExecutor::prepare(qg.value());
+    REQUIRE_OK(ex);
+    std::map<std::string, Tensor> seen;
+    QExecutor::Observer obs = [&](const std::string& n, const QValue&, const Tensor& t) { seen[n] = t; };
+    Tensor test = randn({4, 3, 8, 8}, 26);
+    auto out = ex->run({test}, &obs);
+    REQUIRE_OK(out);
+    const double rel = max_diff(out.value()[0], fp32_out(g, test)) / max_abs(fp32_out(g, test));
+    CHECK(rel < 0.05);
+
+    const QParams &pi = qg->value("ro")->q, &po = qg->value("apo")->q;
+    const Tensor &xq = seen.at("ro"), &yq = seen.at("apo");  // NHWC u8
+    REQUIRE(xq.shape() == Shape{4, 8, 8, 6});
+    REQUIRE(yq.shape() == Shape{4, 5, 5, 6});
+    int off = 0;
+    for (int b = 0; b < 4; ++b)
+      for (int oh = 0; oh < 5; ++oh)
+        for (int ow = 0; ow < 5; ++ow)
+          for (int ch = 0; ch < 6; ++ch) {
+            long sum = 0;
+            int inside = 0, with_pads = 0;
+            for (int ih = 2 * oh - 1; ih < 2 * oh + 2; ++ih)
+              for (int iw = 2 * ow - 1; iw < 2 * ow + 2; ++iw) {
+                with_pads += ih >= -1 && ih <= 8 && iw >= -1 && iw <= 8;  // input 0..7 plus one pad each side
+                if (ih < 0 || ih > 7 || iw < 0 || iw > 7) continue;
+                ++inside;
+                sum += long(xq.data<uint8_t>()[((b * 8 + ih) * 8 + iw) * 6 + ch]) - pi.zero_point;
+              }
+            const int div = include_pad ? with_pads : inside;
+            long q = std::lround(double(sum) * pi.scale / po.scale / div) + po.zero_point;
+            q = std::clamp<long>(q, po.qmin, po.qmax);
+            const int got = yq.data<uint8_t>()[((b * 5 + oh) * 5 + ow) * 6 + ch];
+            CHECK(std::abs(got - q) <= 1);  // float multiplier vs double: a tie may round either way
+            off += got != q;
+          }
+    CHECK(off * 50 < 4 * 5 * 5 * 6);
+  }
+}

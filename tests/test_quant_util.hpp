@@ -60,6 +60,16 @@ inline Node node(const std::string& name, const std::string& op, std::vector<std
   return n;
 }
 
+// Flatten(in) -> "flo" -> Gemm with initializers wf [classes, features] and bf (transB) -> out.
+inline void add_classifier_head(Graph& g, const std::string& in, const std::string& out) {
+  Node fl = node("flat", "Flatten", {in}, {"flo"});
+  fl.attrs["axis"] = Attribute::make_int(1);
+  g.nodes.push_back(fl);
+  Node gm = node("fc", "Gemm", {"flo", "wf", "bf"}, {out});
+  gm.attrs["transB"] = Attribute::make_int(1);
+  g.nodes.push_back(gm);
+}
+
 // x[N,1,8,8] -> c1 (4ch 3x3 p1, bias) -> relu -> c2 (4ch 3x3 p1) -> add(c2, r1) -> relu -> maxpool 2 -> flatten
 // -> gemm (64 -> 5) -> y; a dead branch (Sigmoid of x) that no output uses.
 inline Graph small_net() {
@@ -88,12 +98,7 @@ inline Graph small_net() {
   mp.attrs["kernel_shape"] = Attribute::make_ints({2, 2});
   mp.attrs["strides"] = Attribute::make_ints({2, 2});
   g.nodes.push_back(mp);
-  Node fl = node("flat", "Flatten", {"mpo"}, {"flo"});
-  fl.attrs["axis"] = Attribute::make_int(1);
-  g.nodes.push_back(fl);
-  Node gm = node("fc", "Gemm", {"flo", "wf", "bf"}, {"y"});
-  gm.attrs["transB"] = Attribute::make_int(1);
-  g.nodes.push_back(gm);
+  add_classifier_head(g, "mpo", "y");
   g.nodes.push_back(node("dead", "Sigmoid", {"x"}, {"unused"}));
   REQUIRE(g.validate_and_sort().ok());
   return g;

@@ -1,5 +1,5 @@
-// Fuzz target: image decoding (stb_image: PNG, JPEG, BMP, TGA, PNM, GIF, PSD, HDR, PIC), with qforge's size limit,
-// and the conversion to CHW uint8 that image folders use.
+// Fuzz target: image decoding (stb_image: PNG, JPEG, BMP, TGA, PNM, behind qforge's JPEG and PNM guards) with
+// qforge's size limit, and the conversion to CHW uint8 that image folders use.
 #include <cstddef>
 #include <cstdint>
 #include <vector>

@@ -14,30 +14,24 @@
 // median_s, cpu_s, images_per_s}]}. Pin the process from outside (taskset).
 'use strict';
 
-function usage(msg) {
-  if (msg) console.error(`bench.js: ${msg}`);
-  console.error('usage: node bench.js MODEL.onnx --shape C,H,W [--batches 1,64] [--threads T] [--min-time S] ' +
-                '[--reps R]');
-  process.exit(2);
-}
+const { parseOptions, makeUsage, requireOrt, openSession, runMain } = require('./cli_common');
+
+const usage = makeUsage('bench.js', 'node bench.js MODEL.onnx --shape C,H,W [--batches 1,64] [--threads T] ' +
+                        '[--min-time S] [--reps R[,R]] [--no-spin]');
 
 function parseArgs(argv) {
-  const a = { model: null, shape: null, batches: [1, 64], threads: 1, minTime: 0.3, reps: [3], noSpin: false };
+  const a = { shape: null, batches: [1, 64], threads: 1, minTime: 0.3, reps: [3] };
   const list = (s) => s.split(',').map((v) => parseInt(v, 10));
-  for (let i = 0; i < argv.length; ++i) {
-    const k = argv[i];
-    const next = () => { if (i + 1 >= argv.length) usage(`${k} needs a value`); return argv[++i]; };
-    if (k === '--shape') a.shape = list(next());
-    else if (k === '--batches') a.batches = list(next());
-    else if (k === '--threads') a.threads = parseInt(next(), 10);
-    else if (k === '--min-time') a.minTime = parseFloat(next());
-    else if (k === '--reps') a.reps = list(next());
-    else if (k === '--no-spin') a.noSpin = true;
-    else if (k.startsWith('--')) usage(`unknown option ${k}`);
-    else if (!a.model) a.model = k;
-    else usage(`unexpected argument ${k}`);
-  }
-  if (!a.model) usage('MODEL is required');
+  const o = parseOptions(argv, {
+    '--shape': (next) => { a.shape = list(next()); },
+    '--batches': (next) => { a.batches = list(next()); },
+    '--threads': (next) => { a.threads = parseInt(next(), 10); },
+    '--min-time': (next) => { a.minTime = parseFloat(next()); },
+    '--reps': (next) => { a.reps = list(next()); },
+    '--no-spin': true,
+  }, usage);
+  a.model = o.model;
+  a.noSpin = o.switches.has('--no-spin');
   if (!a.shape || a.shape.length !== 3 || a.shape.some((v) => !(v > 0))) usage('--shape C,H,W is required');
   if (a.batches.some((v) => !(v > 0))) usage('--batches must be positive');
   if (!(a.threads > 0) || a.reps.some((v) => !(v > 0)) || !(a.minTime > 0)) usage('--threads, --reps, --min-time must be positive');
@@ -48,17 +42,10 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 async function main() {
   const a = parseArgs(process.argv.slice(2));
-  let ort;
-  try {
-    ort = require('onnxruntime-node');
-  } catch (e) {
-    console.error('bench.js: onnxruntime-node is not installed (cd tools/ort && npm install)');
-    process.exit(1);
-  }
-  const opts = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: a.threads,
-                 interOpNumThreads: 1, executionMode: 'sequential' };
+  const ort = requireOrt('bench.js');
+  const opts = { intraOpNumThreads: a.threads, interOpNumThreads: 1, executionMode: 'sequential' };
   if (a.noSpin) opts.extra = { session: { intra_op: { allow_spinning: '0' } } };
-  const session = await ort.InferenceSession.create(a.model, opts);
+  const session = await openSession(ort, a.model, opts);
   const inName = session.inputNames[0];
   const per = a.shape[0] * a.shape[1] * a.shape[2];
   const rows = [];
@@ -88,4 +75,4 @@ async function main() {
   console.log(JSON.stringify({ model: a.model, threads: a.threads, ort: ort.env.versions, rows }));
 }
 
-main().catch((e) => { console.error(`bench.js: ${e.message || e}`); process.exit(1); });
+runMain('bench.js', main);

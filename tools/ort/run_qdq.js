@@ -16,32 +16,26 @@ const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
 
-function usage(msg) {
-  if (msg) console.error(`run_qdq.js: ${msg}`);
-  console.error('usage: node run_qdq.js MODEL.onnx [--data DIR] [--n N] [--batch B] [--mean M] [--std S] ' +
-                '[--preds FILE] [--threads T] [--json]');
-  process.exit(2);
-}
+const { parseOptions, makeUsage, requireOrt, openSession, runMain } = require('./cli_common');
+
+const usage = makeUsage('run_qdq.js', 'node run_qdq.js MODEL.onnx [--data DIR] [--n N] [--batch B] [--mean M] ' +
+                        '[--std S] [--preds FILE] [--threads T] [--json]');
 
 function parseArgs(argv) {
-  const a = { model: null, data: process.env.QFORGE_FMNIST_DIR || '/usr/share/datasets/fashion-mnist',
-              n: 0, batch: 500, mean: null, std: null, preds: null, threads: 0, json: false };
-  for (let i = 0; i < argv.length; ++i) {
-    const k = argv[i];
-    const next = () => { if (i + 1 >= argv.length) usage(`${k} needs a value`); return argv[++i]; };
-    if (k === '--data') a.data = next();
-    else if (k === '--n') a.n = parseInt(next(), 10);
-    else if (k === '--batch') a.batch = parseInt(next(), 10);
-    else if (k === '--mean') a.mean = parseFloat(next());
-    else if (k === '--std') a.std = parseFloat(next());
-    else if (k === '--preds') a.preds = next();
-    else if (k === '--threads') a.threads = parseInt(next(), 10);
-    else if (k === '--json') a.json = true;
-    else if (k.startsWith('--')) usage(`unknown option ${k}`);
-    else if (!a.model) a.model = k;
-    else usage(`unexpected argument ${k}`);
-  }
-  if (!a.model) usage('MODEL is required');
+  const a = { data: process.env.QFORGE_FMNIST_DIR || '/usr/share/datasets/fashion-mnist',
+              n: 0, batch: 500, mean: null, std: null, preds: null, threads: 0 };
+  const o = parseOptions(argv, {
+    '--data': (next) => { a.data = next(); },
+    '--n': (next) => { a.n = parseInt(next(), 10); },
+    '--batch': (next) => { a.batch = parseInt(next(), 10); },
+    '--mean': (next) => { a.mean = parseFloat(next()); },
+    '--std': (next) => { a.std = parseFloat(next()); },
+    '--preds': (next) => { a.preds = next(); },
+    '--threads': (next) => { a.threads = parseInt(next(), 10); },
+    '--json': true,
+  }, usage);
+  a.model = o.model;
+  a.json = o.switches.has('--json');
   if (!(a.batch > 0)) usage('--batch must be positive');
   return a;
 }
@@ -122,13 +116,7 @@ function onnxMetadata(file) {
 
 async function main() {
   const a = parseArgs(process.argv.slice(2));
-  let ort;
-  try {
-    ort = require('onnxruntime-node');
-  } catch (e) {
-    console.error('run_qdq.js: onnxruntime-node is not installed (cd tools/ort && npm install)');
-    process.exit(1);
-  }
+  const ort = requireOrt('run_qdq.js');
   const meta = onnxMetadata(a.model);
   const mean = a.mean !== null ? a.mean : parseFloat(meta['qforge.mean'] || '0');
   const std = a.std !== null ? a.std : parseFloat(meta['qforge.std'] || '1');
@@ -137,9 +125,7 @@ async function main() {
   const labels = readIdx(path.join(a.data, 't10k-labels-idx1-ubyte'), 1);
   const total = images.dims[0], H = images.dims[1], W = images.dims[2];
   const n = a.n > 0 ? Math.min(a.n, total) : total;
-  const opts = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
-  if (a.threads > 0) opts.intraOpNumThreads = a.threads;
-  const session = await ort.InferenceSession.create(a.model, opts);
+  const session = await openSession(ort, a.model, a.threads > 0 ? { intraOpNumThreads: a.threads } : {});
   const inName = session.inputNames[0], outName = session.outputNames[0];
   const preds = new Uint8Array(n);
   let correct = 0;
@@ -172,4 +158,4 @@ async function main() {
   }
 }
 
-main().catch((e) => { console.error(`run_qdq.js: ${e.message || e}`); process.exit(1); });
+runMain('run_qdq.js', main);

@@ -6,7 +6,8 @@
 #include "cli.hpp"
 #include "qforge/io/model_file.hpp"
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_convert {
 
 using namespace qforge;
 
@@ -51,4 +52,4 @@ int convert_main(const std::vector<std::string>& argv) {
 
 cli::Verb reg{"convert", "convert a model between ONNX (.onnx) and the qforge container (.qf)", convert_main};
 
-}  // namespace
+}  // namespace verb_convert

@@ -10,8 +10,10 @@
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
 #include "qforge/model.hpp"
+#include "qforge/quant/calibrate.hpp"
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_eval {
 
 using namespace qforge;
 
@@ -66,13 +68,19 @@ int eval_main(const std::vector<std::string>& argv) {
     return 1;
   }
   int64_t n = ds->size(), correct = 0, labelled = 0, agree = 0;
+  // A model exported with a fixed batch dimension runs in batches of exactly that size.
+  auto step = quant::model_batch_size(model->graph().inputs[0], *batch, n);
+  if (!step.ok()) {
+    std::fprintf(stderr, "qforge eval: %s: %s\n", path.c_str(), step.error().message.c_str());
+    return 1;
+  }
   auto argmax = [](const Tensor& t, int64_t i) {
     const float* row = t.data<float>() + i * t.dim(1);
     return std::max_element(row, row + t.dim(1)) - row;
   };
   auto t0 = std::chrono::steady_clock::now();
-  for (int64_t b = 0; b < n; b += *batch) {
-    int64_t e = std::min<int64_t>(n, b + *batch);
+  for (int64_t b = 0; b < n; b += *step) {
+    int64_t e = std::min<int64_t>(n, b + *step);
     Tensor x = data::preprocess_batch(*ds, b, e, *spec);
     auto out = model->run({x});
     if (!out.ok()) {
@@ -129,4 +137,4 @@ int eval_main(const std::vector<std::string>& argv) {
 
 cli::Verb reg{"eval", "top-1 of a model on a labelled dataset (fmnist:test, cifar10:PATH, folder:PATH)", eval_main};
 
-}  // namespace
+}  // namespace verb_eval

@@ -13,7 +13,8 @@
 #include "qforge/experiment/runner.hpp"
 #include "qforge/io/file_util.hpp"
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_experiment {
 
 using namespace qforge;
 using namespace qforge::experiment;
@@ -165,4 +166,4 @@ int run(const std::vector<std::string>& argv) {
 cli::Verb reg{"experiment", "synthetic vs real calibration: models x sources x calibrators x bits, tables + charts",
               run};
 
-}  // namespace
+}  // namespace verb_experiment

@@ -31,7 +31,8 @@
 #define QFORGE_GENERATE_HAVE_FILTERS 1
 #endif
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_generate {
 
 using namespace qforge;
 
@@ -350,4 +351,4 @@ int run(const std::vector<std::string>& argv) {
 
 cli::Verb reg{"generate", "synthetic calibration images (fractal, noise, stylegan2, onnxgen) as PNG files", run};
 
-}  // namespace
+}  // namespace verb_generate

@@ -10,7 +10,8 @@
 #include "cli.hpp"
 #include "qforge/io/model_file.hpp"
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_info {
 
 using namespace qforge;
 
@@ -222,4 +223,4 @@ int info_main(const std::vector<std::string>& argv) {
 
 cli::Verb reg{"info", "show a model's inputs/outputs, ops, parameter count and metadata (.onnx or .qf)", info_main};
 
-}  // namespace
+}  // namespace verb_info

@@ -8,7 +8,8 @@
 #include "cli.hpp"
 #include "qforge/graph/onnx_case.hpp"
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_onnx_test {
 
 int run(const std::vector<std::string>& argv) {
   qforge::cli::Args a(argv, {});
@@ -49,4 +50,4 @@ int run(const std::vector<std::string>& argv) {
 
 qforge::cli::Verb reg{"onnx-test", "run an ONNX backend test case dir through the fp32 executor", run};
 
-}  // namespace
+}  // namespace verb_onnx_test

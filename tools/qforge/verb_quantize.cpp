@@ -16,7 +16,8 @@
 #include "qforge/quant/qgraph_io.hpp"
 #include "qforge/quant/report.hpp"
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_quantize {
 
 using namespace qforge;
 using namespace qforge::quant;
@@ -227,4 +228,4 @@ int quantize_main(const std::vector<std::string>& argv) {
 
 qforge::cli::Verb reg{"quantize", "post-training int8 quantization (calibrate, quantize, export, report)", quantize_main};
 
-}  // namespace
+}  // namespace verb_quantize

@@ -8,7 +8,8 @@
 #include "qforge/io/npy.hpp"
 #include "qforge/model.hpp"
 
-namespace {
+// A named namespace, not an anonymous one: the verbs compile as one unity translation unit (CMakeLists.txt).
+namespace verb_run {
 
 using namespace qforge;
 
@@ -79,4 +80,4 @@ int run_main(const std::vector<std::string>& argv) {
 
 cli::Verb reg{"run", "one forward pass on a .npy tensor or an image; writes the output as .npy", run_main};
 
-}  // namespace
+}  // namespace verb_run

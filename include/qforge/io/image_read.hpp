@@ -1,5 +1,6 @@
 // qforge/io/image_read.hpp — decoding image files (PNG, JPEG, BMP, TGA, PNM via stb_image) into 8-bit pixels.
-// stb is built with only these formats (io/stb_image_impl.hpp); JPEG marker segments are checked first (jpeg_guard).
+// stb is built with only these formats (io/stb_image_impl.hpp); JPEG marker segments and binary PNM
+// headers are checked first (jpeg_guard, pnm_guard: stb 2.27 mishandles some hostile ones).
 //
 // Contract: returns HWC uint8 with the file's own channel count (1..4); a corrupt or truncated file gives an
 // error naming it and stb's reason. Images over 2^24 pixels (e.g. 4096x4096) are rejected before decoding.
@@ -11,6 +12,7 @@
 #include "qforge/core/error.hpp"
 #include "qforge/io/file_util.hpp"
 #include "qforge/io/jpeg_guard.hpp"
+#include "qforge/io/pnm_guard.hpp"
 #include "qforge/io/stb_image_impl.hpp"
 
 namespace qforge::io {
@@ -23,6 +25,7 @@ struct Image8 {
 inline Result<Image8> decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   if (bytes.size() > size_t(INT32_MAX)) return make_error(name, ": image file too large");
   if (is_jpeg(bytes.data(), bytes.size())) QF_RETURN_IF_ERROR(check_jpeg_segments(bytes.data(), bytes.size(), name));
+  if (is_binary_pnm(bytes.data(), bytes.size())) QF_RETURN_IF_ERROR(check_pnm_header(bytes.data(), bytes.size(), name));
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &c))
     return make_error(name, ": not a readable image (", stbi_failure_reason(), ")");

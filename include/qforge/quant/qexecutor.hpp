@@ -207,6 +207,32 @@ inline int32_t get_q(const Tensor& t, int64_t i) {
   return t.dtype() == DType::u8 ? int32_t(t.data<uint8_t>()[i]) : int32_t(t.data<int8_t>()[i]);
 }
 
+// The window walk of both quantized pools (NHWC, spatial dims 1 and 2 of a resolved window): for each output pixel
+// o = (b*OH + oh)*OW + ow, calls at(o, taps). taps(f) calls f(i) with the input pixel index i = (b*H + ih)*W + iw of
+// every window position inside the input, and returns how many positions lie inside the input plus its explicit
+// pads (ONNX's count_include_pad divisor, which leaves out ceil-mode overhang).
+template <class At>
+inline void for_each_pool_window(const ops::Window& w, int64_t N, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                 At&& at) {
+  for (int64_t b = 0; b < N; ++b)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        auto taps = [&](auto&& f) {
+          int64_t cnt_pad = 0;
+          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+            const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
+            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+              const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
+              if (ih >= -w.pb[1] && ih < H + w.pe[1] && iw >= -w.pb[2] && iw < W + w.pe[2]) ++cnt_pad;
+              if (ih >= 0 && ih < H && iw >= 0 && iw < W) f((b * H + ih) * W + iw);
+            }
+          }
+          return cnt_pad;
+        };
+        at((b * OH + oh) * OW + ow, taps);
+      }
+}
+
 }  // namespace qdetail
 
 // Dequantizes a stored value to a float tensor in logical (NCHW) layout; float values are returned as is.
@@ -909,28 +935,20 @@ class QExecutor {
         using T = decltype(tag);
         const T* xp = x.data<T>();
         T* yp = y.data<T>();
-        for (int64_t b = 0; b < N; ++b)
-          for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              T* py = yp + ((b * OH + oh) * OW + ow) * C;
-              bool any = false;
-              for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-                const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
-                if (ih < 0 || ih >= H) continue;
-                for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-                  const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
-                  if (iw < 0 || iw >= W) continue;
-                  const T* px = xp + ((b * H + ih) * W + iw) * C;
-                  if (!any) {
-                    std::memcpy(py, px, size_t(C) * sizeof(T));
-                    any = true;
-                  } else {
-                    for (int64_t c = 0; c < C; ++c) py[c] = px[c] > py[c] ? px[c] : py[c];
-                  }
-                }
-              }
-              if (!any) std::fill(py, py + C, T(pi.zero_point));
+        qdetail::for_each_pool_window(w, N, H, W, OH, OW, [&](int64_t o, auto&& taps) {
+          T* py = yp + o * C;
+          bool any = false;
+          taps([&](int64_t i) {
+            const T* px = xp + i * C;
+            if (!any) {
+              std::memcpy(py, px, size_t(C) * sizeof(T));
+              any = true;
+            } else {
+              for (int64_t c = 0; c < C; ++c) py[c] = px[c] > py[c] ? px[c] : py[c];
             }
+          });
+          if (!any) std::fill(py, py + C, T(pi.zero_point));
+        });
       });
       return Status::Ok();
     }
@@ -940,38 +958,29 @@ class QExecutor {
         using TO = decltype(to);
         const TI* xp = x.data<TI>();
         TO* yp = y.data<TO>();
-        for (int64_t b = 0; b < N; ++b)
-          for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              int64_t cnt = 0, cnt_pad = 0;
-              std::fill(acc.begin(), acc.end(), is_max ? INT32_MIN : 0);
-              for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-                const int64_t ih = oh * w.s[1] - w.pb[1] + kh * w.d[1];
-                for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-                  const int64_t iw = ow * w.s[2] - w.pb[2] + kw * w.d[2];
-                  // count_include_pad counts positions inside input + explicit pads (ONNX), not ceil-mode overhang
-                  if (ih >= -w.pb[1] && ih < H + w.pe[1] && iw >= -w.pb[2] && iw < W + w.pe[2]) ++cnt_pad;
-                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                  ++cnt;
-                  const TI* px = xp + ((b * H + ih) * W + iw) * C;
-                  if (is_max) {
-                    for (int64_t c = 0; c < C; ++c) a[c] = std::max(a[c], int32_t(px[c]));
-                  } else {
-                    const int32_t zp = pi.zero_point;
-                    for (int64_t c = 0; c < C; ++c) a[c] += int32_t(px[c]) - zp;
-                  }
-                }
-              }
-              TO* py = yp + ((b * OH + oh) * OW + ow) * C;
-              if (is_max) {
-                for (int64_t c = 0; c < C; ++c) py[c] = TO(cnt ? a[c] : pi.zero_point);
-              } else {
-                const int64_t div = include_pad ? cnt_pad : cnt;
-                const float m = div ? ratio / float(div) : 0.0f;
-                for (int64_t c = 0; c < C; ++c)
-                  py[c] = TO(qdetail::clamp_round_fast(float(a[c]) * m, po.zero_point, n.clamp_lo, n.clamp_hi));
-              }
+        const int32_t zp = pi.zero_point;
+        qdetail::for_each_pool_window(w, N, H, W, OH, OW, [&](int64_t o, auto&& taps) {
+          int64_t cnt = 0;
+          std::fill(acc.begin(), acc.end(), is_max ? INT32_MIN : 0);
+          const int64_t cnt_pad = taps([&](int64_t i) {
+            ++cnt;
+            const TI* px = xp + i * C;
+            if (is_max) {
+              for (int64_t c = 0; c < C; ++c) a[c] = std::max(a[c], int32_t(px[c]));
+            } else {
+              for (int64_t c = 0; c < C; ++c) a[c] += int32_t(px[c]) - zp;
             }
+          });
+          TO* py = yp + o * C;
+          if (is_max) {
+            for (int64_t c = 0; c < C; ++c) py[c] = TO(cnt ? a[c] : pi.zero_point);
+          } else {
+            const int64_t div = include_pad ? cnt_pad : cnt;
+            const float m = div ? ratio / float(div) : 0.0f;
+            for (int64_t c = 0; c < C; ++c)
+              py[c] = TO(qdetail::clamp_round_fast(float(a[c]) * m, po.zero_point, n.clamp_lo, n.clamp_hi));
+          }
+        });
       });
     });
     return Status::Ok();
