@@ -1,6 +1,7 @@
 // kernels/f32_gemm.hpp — fp32 GEMM for Conv (im2col / 1x1), Gemm and MatMul: packed panels, an MR x NR
-// register-tiled micro-kernel on xsimd::batch<float> (the best arch enabled at compile time; scalar when xsimd
-// is absent) and OpenMP over output tiles.
+// register-tiled micro-kernel and OpenMP over output tiles. The micro-kernel is chosen once per process: on x86-64
+// the AVX-512F or AVX2+FMA one of kernels/x86/f32_micro.hpp when the CPU has it, else the portable one on
+// xsimd::batch<float> (the best arch enabled at compile time; scalar when xsimd is absent).
 //
 // Contract: same as kernels/ref/f32_gemm_ref.hpp: C[i,j] (+)= sum_k A(i,k) * B(k,j), A(i,k) = A[i*rsa + k*csa],
 // B(k,j) = B[k*rsb + j*csb], C row-major with leading dimension ldc; accumulate = false overwrites C.
@@ -12,6 +13,10 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include <kernels/x86/f32_micro.hpp>
+
+#include "qforge/core/cpu.hpp"
 
 #if defined(QFORGE_HAVE_XSIMD)
 #include <xsimd/xsimd.hpp>
@@ -30,61 +35,61 @@ constexpr int kW = int(vf::size);
 #else
 constexpr int kW = 1;
 #endif
-// Register tile: MR rows x NR = 2 vectors of columns (6x16 on AVX2, 6x32 on AVX-512, 4x8 on SSE).
+// The portable micro-kernel's register tile: MR rows x NR = 2 vectors of columns (6x16 on AVX2, 6x32 on AVX-512,
+// 4x8 on SSE/NEON).
 constexpr int kMr = kW >= 8 ? 6 : 4;
 constexpr int kNr = kW >= 4 ? 2 * kW : 8;
-constexpr int64_t kKc = 256;             // K block (a B micro-panel kKc x kNr stays in L1)
-constexpr int64_t kMc = 24 * kMr;        // M block (packed A block in L2)
+constexpr int64_t kKc = 256;             // K block (a B micro-panel kKc x NR stays in L1)
 constexpr int64_t kNcMax = 512;          // N block upper bound
 
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// Packs rows [0, mc) x k [0, kc) of A into panels of kMr rows: panel p, step k holds A(p*kMr + r, k) at
-// dst[p*kc*kMr + k*kMr + r]; rows past mc are zero.
-inline void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsa, int64_t csa, float* dst) {
-  for (int64_t p = 0; p < mc; p += kMr) {
-    int64_t rows = std::min<int64_t>(kMr, mc - p);
+// Packs rows [0, mc) x k [0, kc) of A into panels of mr rows: panel p, step k holds A(p*mr + r, k) at
+// dst[p*kc*mr + k*mr + r]; rows past mc are zero.
+inline void pack_a(int mr, int64_t mc, int64_t kc, const float* A, int64_t rsa, int64_t csa, float* dst) {
+  for (int64_t p = 0; p < mc; p += mr) {
+    int64_t rows = std::min<int64_t>(mr, mc - p);
     float* d = dst + p * kc;
-    if (rows < kMr) std::memset(d, 0, sizeof(float) * size_t(kc * kMr));
+    if (rows < mr) std::memset(d, 0, sizeof(float) * size_t(kc * mr));
     for (int64_t r = 0; r < rows; ++r) {
       const float* a = A + (p + r) * rsa;
       if (csa == 1) {
-        for (int64_t k = 0; k < kc; ++k) d[k * kMr + r] = a[k];
+        for (int64_t k = 0; k < kc; ++k) d[k * mr + r] = a[k];
       } else {
-        for (int64_t k = 0; k < kc; ++k) d[k * kMr + r] = a[k * csa];
+        for (int64_t k = 0; k < kc; ++k) d[k * mr + r] = a[k * csa];
       }
     }
   }
 }
 
-// Packs k [0, kc) x columns [0, nc) of B into panels of kNr columns: dst[p*kc*kNr + k*kNr + c] = B(k, p*kNr + c).
-inline void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsb, int64_t csb, float* dst) {
-  for (int64_t p = 0; p < nc; p += kNr) {
-    int64_t cols = std::min<int64_t>(kNr, nc - p);
+// Packs k [0, kc) x columns [0, nc) of B into panels of nr columns: dst[p*kc*nr + k*nr + c] = B(k, p*nr + c).
+inline void pack_b(int nr, int64_t kc, int64_t nc, const float* B, int64_t rsb, int64_t csb, float* dst) {
+  for (int64_t p = 0; p < nc; p += nr) {
+    int64_t cols = std::min<int64_t>(nr, nc - p);
     float* d = dst + p * kc;
-    if (csb == 1 && cols == kNr) {
-      for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * kNr, B + k * rsb + p, sizeof(float) * kNr);
+    if (csb == 1 && cols == nr) {
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * nr, B + k * rsb + p, sizeof(float) * nr);
     } else if (csb == 1) {
       for (int64_t k = 0; k < kc; ++k) {
         const float* b = B + k * rsb + p;
-        float* o = d + k * kNr;
+        float* o = d + k * nr;
         int64_t c = 0;
         for (; c < cols; ++c) o[c] = b[c];
-        for (; c < kNr; ++c) o[c] = 0.f;
+        for (; c < nr; ++c) o[c] = 0.f;
       }
     } else {
       for (int64_t k = 0; k < kc; ++k) {
-        float* o = d + k * kNr;
+        float* o = d + k * nr;
         int64_t c = 0;
         for (; c < cols; ++c) o[c] = B[k * rsb + (p + c) * csb];
-        for (; c < kNr; ++c) o[c] = 0.f;
+        for (; c < nr; ++c) o[c] = 0.f;
       }
     }
   }
 }
 
 // One kMr x kNr tile: acc = Ap . Bp over kc; then C[0:mr, 0:nr] = (add ? C + acc : acc).
-inline void micro(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t mr, int64_t nr,
+inline void micro_portable(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t mr, int64_t nr,
                   bool add) {
 #if defined(QFORGE_HAVE_XSIMD) && !defined(QFORGE_GEMM_SCALAR)
   vf acc[kMr][2];
@@ -154,22 +159,53 @@ inline float* scratch(int which, size_t floats) {
   return b.p;
 }
 
+using MicroFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t mr, int64_t nr,
+                        bool add);
+struct Geometry {
+  int mr, nr;     // register tile
+  MicroFn micro;
+  int64_t mc;     // M block (packed A block in L2)
+};
+
+// Every micro-kernel this CPU runs, widest first (tests run them all).
+inline std::vector<Geometry> available_geometries() {
+  std::vector<Geometry> v;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const CpuFeatures& f = cpu_features();
+  if (f.avx512f && f.fma) v.push_back(Geometry{x86f32::kMr, 32, &x86f32::micro_avx512, 24 * x86f32::kMr});
+  if (f.avx2 && f.fma) v.push_back(Geometry{x86f32::kMr, 16, &x86f32::micro_avx2, 24 * x86f32::kMr});
+#endif
+  v.push_back(Geometry{kMr, kNr, &micro_portable, 24 * kMr});
+  return v;
+}
+
+// The widest micro-kernel this CPU runs, chosen once per process (the portable one when it is as wide: a build
+// for the CPU's own arch).
+inline const Geometry& geometry() {
+  static const Geometry g = [] {
+    const std::vector<Geometry> all = available_geometries();
+    return all.front().nr > kNr ? all.front() : all.back();
+  }();
+  return g;
+}
+
 // Computes the C tile rows [i0, i0+mc) x cols [j0, j0+nc) over all of K.
-inline void tile_task(int64_t i0, int64_t mc, int64_t j0, int64_t nc, int64_t K, const float* A, int64_t rsa,
-                      int64_t csa, const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate) {
-  int64_t mcp = round_up(mc, kMr), ncp = round_up(nc, kNr);
+inline void tile_task(const Geometry& g, int64_t i0, int64_t mc, int64_t j0, int64_t nc, int64_t K, const float* A,
+                      int64_t rsa, int64_t csa, const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc,
+                      bool accumulate) {
+  int64_t mcp = round_up(mc, g.mr), ncp = round_up(nc, g.nr);
   float* Ap = scratch(0, size_t(mcp * kKc));
   float* Bp = scratch(1, size_t(ncp * kKc));
   for (int64_t p0 = 0; p0 < K; p0 += kKc) {
     int64_t kc = std::min(kKc, K - p0);
     bool add = accumulate || p0 > 0;
-    pack_b(kc, nc, B + p0 * rsb + j0 * csb, rsb, csb, Bp);
-    pack_a(mc, kc, A + i0 * rsa + p0 * csa, rsa, csa, Ap);
-    for (int64_t jr = 0; jr < nc; jr += kNr) {
+    pack_b(g.nr, kc, nc, B + p0 * rsb + j0 * csb, rsb, csb, Bp);
+    pack_a(g.mr, mc, kc, A + i0 * rsa + p0 * csa, rsa, csa, Ap);
+    for (int64_t jr = 0; jr < nc; jr += g.nr) {
       const float* bp = Bp + jr * kc;
-      for (int64_t ir = 0; ir < mc; ir += kMr) {
-        micro(kc, Ap + ir * kc, bp, C + (i0 + ir) * ldc + j0 + jr, ldc, std::min<int64_t>(kMr, mc - ir),
-              std::min<int64_t>(kNr, nc - jr), add);
+      for (int64_t ir = 0; ir < mc; ir += g.mr) {
+        g.micro(kc, Ap + ir * kc, bp, C + (i0 + ir) * ldc + j0 + jr, ldc, std::min<int64_t>(g.mr, mc - ir),
+                std::min<int64_t>(g.nr, nc - jr), add);
       }
     }
   }
@@ -187,8 +223,9 @@ inline int resolve_threads(int threads) {
 #endif
 }
 
-inline void f32_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa, const float* B,
-                     int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate, int threads = 0) {
+namespace f32_gemm_detail {
+inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
+                      const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate, int threads) {
   namespace d = f32_gemm_detail;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
@@ -199,17 +236,17 @@ inline void f32_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rs
   int nt = resolve_threads(threads);
   double work = double(M) * double(N) * double(K);
   if (work < 65536.0) nt = 1;
-  // Tiles: M blocks of kMc; N split so that there are at least ~2 tiles per thread when N allows.
-  int64_t mblocks = (M + d::kMc - 1) / d::kMc;
+  // Tiles: M blocks of g.mc; N split so that there are at least ~2 tiles per thread when N allows.
+  int64_t mblocks = (M + g.mc - 1) / g.mc;
   int64_t want_nblocks = std::max<int64_t>(1, (2 * nt + mblocks - 1) / mblocks);
-  int64_t nc = d::round_up((N + want_nblocks - 1) / want_nblocks, d::kNr);
-  nc = std::min(std::max<int64_t>(nc, d::kNr), d::kNcMax);
+  int64_t nc = d::round_up((N + want_nblocks - 1) / want_nblocks, g.nr);
+  nc = std::min(std::max<int64_t>(nc, g.nr), d::kNcMax);
   int64_t nblocks = (N + nc - 1) / nc;
   int64_t tasks = mblocks * nblocks;
   auto run_task = [&](int64_t t) {
     int64_t mb = t / nblocks, nb = t % nblocks;
-    int64_t i0 = mb * d::kMc, j0 = nb * nc;
-    d::tile_task(i0, std::min(d::kMc, M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, C, ldc,
+    int64_t i0 = mb * g.mc, j0 = nb * nc;
+    d::tile_task(g, i0, std::min(g.mc, M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, C, ldc,
                  accumulate);
   };
 #if defined(_OPENMP)
@@ -220,6 +257,13 @@ inline void f32_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rs
   }
 #endif
   for (int64_t t = 0; t < tasks; ++t) run_task(t);
+}
+}  // namespace f32_gemm_detail
+
+inline void f32_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa, const float* B,
+                     int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate, int threads = 0) {
+  f32_gemm_detail::gemm_with(f32_gemm_detail::geometry(), M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate,
+                             threads);
 }
 
 }  // namespace qforge::kernels

@@ -11,13 +11,16 @@ namespace k = qforge::kernels;
 
 namespace {
 
-void check_gemm(int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool acc, int threads) {
+namespace fd = k::f32_gemm_detail;
+
+void check_gemm(int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool acc, int threads,
+                const fd::Geometry& g = fd::geometry()) {
   Tensor A = randn({M * K}, uint64_t(M * 131 + K), 1.f), B = randn({K * N}, uint64_t(N * 17 + K + 5), 1.f);
   Tensor C0 = randn({M * N}, 99, 1.f);
   Tensor C1 = C0.clone(), C2 = C0.clone();
   int64_t rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
   k::ref::f32_gemm(M, N, K, A.data<float>(), rsa, csa, B.data<float>(), rsb, csb, C1.data<float>(), N, acc);
-  k::f32_gemm(M, N, K, A.data<float>(), rsa, csa, B.data<float>(), rsb, csb, C2.data<float>(), N, acc, threads);
+  fd::gemm_with(g, M, N, K, A.data<float>(), rsa, csa, B.data<float>(), rsb, csb, C2.data<float>(), N, acc, threads);
   float tol = 1e-5f * float(K + 1);
   CAPTURE(M); CAPTURE(N); CAPTURE(K); CAPTURE(ta); CAPTURE(tb); CAPTURE(acc);
   CHECK(max_rel_diff(C2, C1) < tol);
@@ -25,18 +28,24 @@ void check_gemm(int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool acc, int
 
 }  // namespace
 
-TEST_CASE("f32_gemm matches the reference at tile edges") {
-  const int64_t mr = k::f32_gemm_detail::kMr, nr = k::f32_gemm_detail::kNr, kc = k::f32_gemm_detail::kKc;
-  std::vector<int64_t> ms = {1, mr - 1, mr, mr + 1, 2 * mr + 3, k::f32_gemm_detail::kMc + 1};
-  std::vector<int64_t> ns = {1, nr - 1, nr, nr + 1, 2 * nr + 3};
-  std::vector<int64_t> ks = {1, 7, kc, kc + 1};
-  for (auto M : ms)
-    for (auto N : ns)
-      for (auto K : ks) check_gemm(M, N, K, false, false, false, 0);
-  check_gemm(37, 53, 29, true, false, false, 2);
-  check_gemm(37, 53, 29, false, true, true, 2);
-  check_gemm(37, 53, 600, true, true, true, 2);
-  check_gemm(200, 700, 300, false, false, false, 2);
+TEST_CASE("f32_gemm matches the reference at tile edges, with every micro-kernel this CPU runs") {
+  const auto all = fd::available_geometries();
+  // The one f32_gemm uses is among them, and is the widest unless the portable one is as wide.
+  CHECK(fd::geometry().nr == std::max(all.front().nr, all.back().nr));
+  for (const fd::Geometry& g : all) {
+    CAPTURE(g.nr);
+    const int64_t mr = g.mr, nr = g.nr, kc = fd::kKc;
+    std::vector<int64_t> ms = {1, mr - 1, mr, mr + 1, 2 * mr + 3, g.mc + 1};
+    std::vector<int64_t> ns = {1, nr - 1, nr, nr + 1, 2 * nr + 3};
+    std::vector<int64_t> ks = {1, 7, kc, kc + 1};
+    for (auto M : ms)
+      for (auto N : ns)
+        for (auto K : ks) check_gemm(M, N, K, false, false, false, 0, g);
+    check_gemm(37, 53, 29, true, false, false, 2, g);
+    check_gemm(37, 53, 29, false, true, true, 2, g);
+    check_gemm(37, 53, 600, true, true, true, 2, g);
+    check_gemm(200, 700, 300, false, false, false, 2, g);
+  }
 }
 
 TEST_CASE("f32_gemm: K = 0 and empty shapes") {
