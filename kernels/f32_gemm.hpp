@@ -162,9 +162,9 @@ inline float* scratch(int which, size_t floats) {
 using MicroFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t mr, int64_t nr,
                         bool add);
 struct Geometry {
-  int mr, nr;     // register tile
+  int mr, nr;  // register tile
   MicroFn micro;
-  int64_t mc;     // M block (packed A block in L2)
+  int64_t mc() const { return 24 * int64_t(mr); }  // M block (packed A block in L2)
 };
 
 // Every micro-kernel this CPU runs, widest first (tests run them all).
@@ -172,10 +172,10 @@ inline std::vector<Geometry> available_geometries() {
   std::vector<Geometry> v;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.fma) v.push_back(Geometry{x86f32::kMr, 32, &x86f32::micro_avx512, 24 * x86f32::kMr});
-  if (f.avx2 && f.fma) v.push_back(Geometry{x86f32::kMr, 16, &x86f32::micro_avx2, 24 * x86f32::kMr});
+  if (f.avx512f && f.fma) v.push_back(Geometry{x86f32::kMr, 32, &x86f32::micro_avx512});
+  if (f.avx2 && f.fma) v.push_back(Geometry{x86f32::kMr, 16, &x86f32::micro_avx2});
 #endif
-  v.push_back(Geometry{kMr, kNr, &micro_portable, 24 * kMr});
+  v.push_back(Geometry{kMr, kNr, &micro_portable});
   return v;
 }
 
@@ -236,8 +236,8 @@ inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const 
   int nt = resolve_threads(threads);
   double work = double(M) * double(N) * double(K);
   if (work < 65536.0) nt = 1;
-  // Tiles: M blocks of g.mc; N split so that there are at least ~2 tiles per thread when N allows.
-  int64_t mblocks = (M + g.mc - 1) / g.mc;
+  // Tiles: M blocks of g.mc(); N split so that there are at least ~2 tiles per thread when N allows.
+  int64_t mblocks = (M + g.mc() - 1) / g.mc();
   int64_t want_nblocks = std::max<int64_t>(1, (2 * nt + mblocks - 1) / mblocks);
   int64_t nc = d::round_up((N + want_nblocks - 1) / want_nblocks, g.nr);
   nc = std::min(std::max<int64_t>(nc, g.nr), d::kNcMax);
@@ -245,8 +245,8 @@ inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const 
   int64_t tasks = mblocks * nblocks;
   auto run_task = [&](int64_t t) {
     int64_t mb = t / nblocks, nb = t % nblocks;
-    int64_t i0 = mb * g.mc, j0 = nb * nc;
-    d::tile_task(g, i0, std::min(g.mc, M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, C, ldc,
+    int64_t i0 = mb * g.mc(), j0 = nb * nc;
+    d::tile_task(g, i0, std::min(g.mc(), M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, C, ldc,
                  accumulate);
   };
 #if defined(_OPENMP)

@@ -35,7 +35,7 @@ TEST_CASE("f32_gemm matches the reference at tile edges, with every micro-kernel
   for (const fd::Geometry& g : all) {
     CAPTURE(g.nr);
     const int64_t mr = g.mr, nr = g.nr, kc = fd::kKc;
-    std::vector<int64_t> ms = {1, mr - 1, mr, mr + 1, 2 * mr + 3, g.mc + 1};
+    std::vector<int64_t> ms = {1, mr - 1, mr, mr + 1, 2 * mr + 3, g.mc() + 1};
     std::vector<int64_t> ns = {1, nr - 1, nr, nr + 1, 2 * nr + 3};
     std::vector<int64_t> ks = {1, 7, kc, kc + 1};
     for (auto M : ms)

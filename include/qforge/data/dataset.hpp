@@ -111,13 +111,12 @@ inline Result<Dataset> load_idx(const std::string& images, const std::string& la
 
 inline Result<Dataset> load_cifar_files(const std::vector<std::string>& files, const std::string& name,
                                         const DatasetOptions& o) {
-  constexpr size_t rec = kCifarRecord;
   std::vector<uint8_t> all;
   for (auto& f : files) {
     QF_ASSIGN_OR_RETURN(auto d, io::read_file_bytes(f));
     QF_RETURN_IF_ERROR(append_cifar_records(d, f, all));
   }
-  int64_t n = int64_t(all.size() / rec);
+  int64_t n = int64_t(all.size() / kCifarRecord);
   if (o.limit >= 0) n = std::min(n, o.limit);
   Dataset ds;
   ds.name = name;
@@ -125,8 +124,8 @@ inline Result<Dataset> load_cifar_files(const std::vector<std::string>& files, c
   ds.images = Tensor(DType::u8, {n, 3, 32, 32});
   uint8_t* dst = ds.images.data<uint8_t>();
   for (int64_t i = 0; i < n; ++i) {
-    ds.labels.push_back(all[size_t(i) * rec]);
-    std::memcpy(dst + i * 3072, all.data() + size_t(i) * rec + 1, 3072);  // already CHW (R plane, G, B)
+    ds.labels.push_back(all[size_t(i) * kCifarRecord]);
+    std::memcpy(dst + i * 3072, all.data() + size_t(i) * kCifarRecord + 1, 3072);  // already CHW (R plane, G, B)
   }
   return ds;
 }
