@@ -67,9 +67,11 @@ void BM_qforge_f32(benchmark::State& st, Shape s, int threads) {
   const auto A = random_bytes<uint8_t>(size_t(s.M) * s.K, 1);
   const auto B = random_bytes<uint8_t>(size_t(s.N) * s.K, 2);
   std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end()), C(size_t(s.M) * s.N);
+  // B is N×K row-major (weights), read as K×N: element (k, n) at n·K + k; packed once, as oneDNN's weights are
+  // reordered once below.
+  const F32PackedB Bp = f32_pack_b(s.K, s.N, Bf.data(), 1, s.K);
   for (auto _ : st) {
-    // B is N×K row-major (weights), read as K×N: element (k, n) at n·K + k.
-    f32_gemm(s.M, s.N, s.K, Af.data(), s.K, 1, Bf.data(), 1, s.K, C.data(), s.N, false, threads);
+    f32_gemm_packed(s.M, Af.data(), s.K, 1, Bp, C.data(), s.N, false, threads);
     benchmark::DoNotOptimize(C.data());
     benchmark::ClobberMemory();
   }

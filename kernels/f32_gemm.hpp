@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include <kernels/x86/f32_micro.hpp>
@@ -89,9 +91,12 @@ inline void pack_b(int nr, int64_t kc, int64_t nc, const float* B, int64_t rsb, 
 }
 
 // One kMr x kNr tile: acc = Ap . Bp over kc; then C[0:mr, 0:nr] = (add ? C + acc : acc).
-inline void micro_portable(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t mr, int64_t nr,
-                  bool add) {
+inline void micro_portable(int64_t kc, const float* Ap, int64_t ars, int64_t aks, const float* Bp, float* C,
+                           int64_t ldc, int64_t mr, int64_t nr, bool add) {
 #if defined(QFORGE_HAVE_XSIMD) && !defined(QFORGE_GEMM_SCALAR)
+  // Rows past mr read row mr-1 again (A may be read in place, where they do not exist); their sums are dropped.
+  int64_t ro[kMr];
+  for (int r = 0; r < kMr; ++r) ro[r] = std::min<int64_t>(r, mr - 1) * ars;
   vf acc[kMr][2];
 #pragma GCC unroll 8
   for (int r = 0; r < kMr; ++r) { acc[r][0] = vf(0.f); acc[r][1] = vf(0.f); }
@@ -100,7 +105,7 @@ inline void micro_portable(int64_t kc, const float* Ap, const float* Bp, float* 
     vf b1 = vf::load_aligned(Bp + k * kNr + kW);
 #pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) {
-      vf a(Ap[k * kMr + r]);
+      vf a(Ap[ro[r] + k * aks]);
       acc[r][0] = xsimd::fma(a, b0, acc[r][0]);
       acc[r][1] = xsimd::fma(a, b1, acc[r][1]);
     }
@@ -127,8 +132,8 @@ inline void micro_portable(int64_t kc, const float* Ap, const float* Bp, float* 
 #else
   float tile[kMr][kNr] = {};
   for (int64_t k = 0; k < kc; ++k)
-    for (int r = 0; r < kMr; ++r) {
-      float a = Ap[k * kMr + r];
+    for (int r = 0; r < mr; ++r) {
+      float a = Ap[r * ars + k * aks];
       for (int c = 0; c < kNr; ++c) tile[r][c] += a * Bp[k * kNr + c];
     }
 #endif
@@ -159,8 +164,9 @@ inline float* scratch(int which, size_t floats) {
   return b.p;
 }
 
-using MicroFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t mr, int64_t nr,
-                        bool add);
+// A(r, k) = Ap[r*ars + k*aks]: packed panels (1, mr) or A in place (row stride, 1).
+using MicroFn = void (*)(int64_t kc, const float* Ap, int64_t ars, int64_t aks, const float* Bp, float* C, int64_t ldc,
+                         int64_t mr, int64_t nr, bool add);
 struct Geometry {
   int mr, nr;  // register tile
   MicroFn micro;
@@ -189,23 +195,41 @@ inline const Geometry& geometry() {
   return g;
 }
 
-// Computes the C tile rows [i0, i0+mc) x cols [j0, j0+nc) over all of K.
-inline void tile_task(const Geometry& g, int64_t i0, int64_t mc, int64_t j0, int64_t nc, int64_t K, const float* A,
-                      int64_t rsa, int64_t csa, const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc,
-                      bool accumulate) {
-  int64_t mcp = round_up(mc, g.mr), ncp = round_up(nc, g.nr);
-  float* Ap = scratch(0, size_t(mcp * kKc));
-  float* Bp = scratch(1, size_t(ncp * kKc));
+// Computes the C tile rows [i0, i0+rows) x cols [j0, j0+nc) over all of K. The B block (kc x nc) is packed once per
+// K block and reused by every M block of g.mc() rows: packing B again per M block cost as much as the arithmetic
+// when B is transposed (one strided read per element).
+// With `packed` (B packed whole by f32_pack_b, `np` = its padded width) the panels are read from there instead.
+inline void tile_task(const Geometry& g, int64_t i0, int64_t rows, int64_t j0, int64_t nc, int64_t K, const float* A,
+                      int64_t rsa, int64_t csa, const float* B, int64_t rsb, int64_t csb, const float* packed,
+                      int64_t np, float* C, int64_t ldc, bool accumulate) {
+  const int64_t mc_max = std::min(g.mc(), round_up(rows, g.mr));
+  const int64_t ncp = round_up(nc, g.nr);
+  float* Ap = scratch(0, size_t(mc_max * kKc));
+  float* Bbuf = packed ? nullptr : scratch(1, size_t(ncp * kKc));
   for (int64_t p0 = 0; p0 < K; p0 += kKc) {
     int64_t kc = std::min(kKc, K - p0);
     bool add = accumulate || p0 > 0;
-    pack_b(g.nr, kc, nc, B + p0 * rsb + j0 * csb, rsb, csb, Bp);
-    pack_a(g.mr, mc, kc, A + i0 * rsa + p0 * csa, rsa, csa, Ap);
-    for (int64_t jr = 0; jr < nc; jr += g.nr) {
-      const float* bp = Bp + jr * kc;
-      for (int64_t ir = 0; ir < mc; ir += g.mr) {
-        g.micro(kc, Ap + ir * kc, bp, C + (i0 + ir) * ldc + j0 + jr, ldc, std::min<int64_t>(g.mr, mc - ir),
-                std::min<int64_t>(g.nr, nc - jr), add);
+    const float* Bp = Bbuf;
+    if (packed)
+      Bp = packed + p0 * np + j0 * kc;
+    else
+      pack_b(g.nr, kc, nc, B + p0 * rsb + j0 * csb, rsb, csb, Bbuf);
+    for (int64_t ib = 0; ib < rows; ib += g.mc()) {
+      const int64_t mc = std::min(g.mc(), rows - ib);
+      // A with contiguous rows is read in place (six row streams the prefetcher follows); otherwise packed.
+      const float* a0 = A + (i0 + ib) * rsa + p0 * csa;
+      const bool direct = csa == 1;
+      if (!direct) pack_a(g.mr, mc, kc, a0, rsa, csa, Ap);
+      for (int64_t jr = 0; jr < nc; jr += g.nr) {
+        const float* bp = Bp + jr * kc;
+        for (int64_t ir = 0; ir < mc; ir += g.mr) {
+          float* c = C + (i0 + ib + ir) * ldc + j0 + jr;
+          const int64_t mr = std::min<int64_t>(g.mr, mc - ir), nr = std::min<int64_t>(g.nr, nc - jr);
+          if (direct)
+            g.micro(kc, a0 + ir * rsa, rsa, 1, bp, c, ldc, mr, nr, add);
+          else
+            g.micro(kc, Ap + ir * kc, 1, g.mr, bp, c, ldc, mr, nr, add);
+        }
       }
     }
   }
@@ -225,7 +249,8 @@ inline int resolve_threads(int threads) {
 
 namespace f32_gemm_detail {
 inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
-                      const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate, int threads) {
+                      const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate, int threads,
+                      const float* packed = nullptr, int64_t np = 0) {
   namespace d = f32_gemm_detail;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
@@ -236,18 +261,25 @@ inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const 
   int nt = resolve_threads(threads);
   double work = double(M) * double(N) * double(K);
   if (work < 65536.0) nt = 1;
-  // Tiles: M blocks of g.mc(); N split so that there are at least ~2 tiles per thread when N allows.
-  int64_t mblocks = (M + g.mc() - 1) / g.mc();
-  int64_t want_nblocks = std::max<int64_t>(1, (2 * nt + mblocks - 1) / mblocks);
-  int64_t nc = d::round_up((N + want_nblocks - 1) / want_nblocks, g.nr);
-  nc = std::min(std::max<int64_t>(nc, g.nr), d::kNcMax);
+  // Tasks: N blocks of at most kNcMax columns (each packs its B block once), and when there are fewer than ~2 per
+  // thread, M split into chunks of whole g.mc() blocks as well.
+  int64_t nc = std::min(d::round_up(N, g.nr), d::kNcMax);
   int64_t nblocks = (N + nc - 1) / nc;
-  int64_t tasks = mblocks * nblocks;
+  const int64_t mblocks = (M + g.mc() - 1) / g.mc();
+  int64_t mchunks = std::min<int64_t>(mblocks, std::max<int64_t>(1, (2 * nt + nblocks - 1) / nblocks));
+  if (nblocks * mchunks < 2 * nt && nt > 1) {  // still too few tasks: narrower N blocks
+    int64_t want = (2 * nt + mchunks - 1) / mchunks;
+    nc = std::max<int64_t>(g.nr, d::round_up((N + want - 1) / want, g.nr));
+    nblocks = (N + nc - 1) / nc;
+  }
+  const int64_t mchunk = (mblocks + mchunks - 1) / mchunks * g.mc();
+  mchunks = (M + mchunk - 1) / mchunk;
+  const int64_t tasks = mchunks * nblocks;
   auto run_task = [&](int64_t t) {
     int64_t mb = t / nblocks, nb = t % nblocks;
-    int64_t i0 = mb * g.mc(), j0 = nb * nc;
-    d::tile_task(g, i0, std::min(g.mc(), M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, C, ldc,
-                 accumulate);
+    int64_t i0 = mb * mchunk, j0 = nb * nc;
+    d::tile_task(g, i0, std::min(mchunk, M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, packed, np,
+                 C, ldc, accumulate);
   };
 #if defined(_OPENMP)
   if (nt > 1 && tasks > 1) {
@@ -264,6 +296,40 @@ inline void f32_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rs
                      int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate, int threads = 0) {
   f32_gemm_detail::gemm_with(f32_gemm_detail::geometry(), M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate,
                              threads);
+}
+
+// B (K x N) packed once into the panels the micro-kernel reads, for a B used many times (Gemm/MatMul weights):
+// K blocks of kKc rows, each `np` (= N rounded up to the tile width) columns wide in panels of nr. Packing a
+// transposed B (weights stored N x K) costs one strided read per element, as much as the arithmetic of a small M.
+struct F32PackedB {
+  f32_gemm_detail::Geometry geometry{};
+  int64_t K = 0, N = 0, np = 0;
+  std::shared_ptr<float> data;  // 64-byte aligned: the portable micro-kernel loads B panels aligned
+  const float* get() const { return data.get(); }
+};
+
+inline F32PackedB f32_pack_b(int64_t K, int64_t N, const float* B, int64_t rsb, int64_t csb,
+                             const f32_gemm_detail::Geometry& g = f32_gemm_detail::geometry()) {
+  F32PackedB p;
+  p.geometry = g;
+  p.K = std::max<int64_t>(K, 0);
+  p.N = std::max<int64_t>(N, 0);
+  p.np = f32_gemm_detail::round_up(p.N, g.nr);
+  const size_t n = size_t(std::max<int64_t>(p.K * p.np, 1));
+  p.data = std::shared_ptr<float>(static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64))),
+                                  [](float* q) { ::operator delete[](q, std::align_val_t(64)); });
+  for (int64_t p0 = 0; p0 < p.K; p0 += f32_gemm_detail::kKc) {
+    int64_t kc = std::min(f32_gemm_detail::kKc, p.K - p0);
+    f32_gemm_detail::pack_b(g.nr, kc, p.N, B + p0 * rsb, rsb, csb, p.data.get() + p0 * p.np);
+  }
+  return p;
+}
+
+// C (M x N) (+)= A (M x K) · B with B packed by f32_pack_b; bitwise equal to f32_gemm on the unpacked B.
+inline void f32_gemm_packed(int64_t M, const float* A, int64_t rsa, int64_t csa, const F32PackedB& B, float* C,
+                            int64_t ldc, bool accumulate, int threads = 0) {
+  f32_gemm_detail::gemm_with(B.geometry, M, B.N, B.K, A, rsa, csa, nullptr, 0, 0, C, ldc, accumulate, threads,
+                             B.get(), B.np);
 }
 
 }  // namespace qforge::kernels

@@ -48,6 +48,34 @@ TEST_CASE("f32_gemm matches the reference at tile edges, with every micro-kernel
   }
 }
 
+TEST_CASE("f32_gemm_packed (B packed once) is bitwise equal to f32_gemm, with every micro-kernel this CPU runs") {
+  for (const fd::Geometry& g : fd::available_geometries()) {
+    CAPTURE(g.nr);
+    const int64_t kc = fd::kKc;
+    struct Case { int64_t M, N, K; bool tb; int threads; };
+    for (const Case& c : {Case{1, 1000, 1280, true, 1}, Case{1, g.nr + 1, kc + 1, false, 1},
+                          Case{g.mr - 1, 2 * g.nr + 3, 7, true, 2}, Case{2 * g.mc() + 5, 3 * g.nr - 1, 2 * kc + 9, true, 2},
+                          Case{64, 49, 600, false, 1}}) {
+      CAPTURE(c.M); CAPTURE(c.N); CAPTURE(c.K); CAPTURE(c.tb);
+      Tensor A = randn({c.M * c.K}, uint64_t(c.M + 3)), B = randn({c.K * c.N}, uint64_t(c.N + 7));
+      const int64_t rsb = c.tb ? 1 : c.N, csb = c.tb ? c.K : 1;
+      Tensor C1(DType::f32, {c.M * c.N}), C2(DType::f32, {c.M * c.N}), C3(DType::f32, {c.M * c.N});
+      fd::gemm_with(g, c.M, c.N, c.K, A.data<float>(), c.K, 1, B.data<float>(), rsb, csb, C1.data<float>(), c.N, false,
+                    c.threads);
+      const k::F32PackedB pb = k::f32_pack_b(c.K, c.N, B.data<float>(), rsb, csb, g);
+      CHECK(reinterpret_cast<uintptr_t>(pb.get()) % 64 == 0);
+      k::f32_gemm_packed(c.M, A.data<float>(), c.K, 1, pb, C2.data<float>(), c.N, false, c.threads);
+      CHECK(std::memcmp(C1.raw(), C2.raw(), C1.nbytes()) == 0);
+      // Accumulating into C: C3 = C1 + A.B again.
+      std::memcpy(C3.raw(), C1.raw(), C1.nbytes());
+      k::f32_gemm_packed(c.M, A.data<float>(), c.K, 1, pb, C3.data<float>(), c.N, true, c.threads);
+      Tensor ref = C1.clone();
+      k::ref::f32_gemm(c.M, c.N, c.K, A.data<float>(), c.K, 1, B.data<float>(), rsb, csb, ref.data<float>(), c.N, true);
+      CHECK(max_rel_diff(C3, ref) < 1e-5f * float(c.K + 1));
+    }
+  }
+}
+
 TEST_CASE("f32_gemm: K = 0 and empty shapes") {
   std::vector<float> c(6, 5.f);
   k::f32_gemm(2, 3, 0, nullptr, 0, 1, nullptr, 3, 1, c.data(), 3, true, 1);

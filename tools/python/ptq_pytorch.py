@@ -1,6 +1,7 @@
 """PyTorch post-training quantization of the shipped Fashion-MNIST classifiers: the baseline qforge is compared to.
 
-    /usr/bin/python3 tools/python/ptq_pytorch.py --model all [--calib-n 1024] [--json out.json]
+    /usr/bin/python3 tools/python/ptq_pytorch.py --model all [--calib-n 1024] [--calib-offsets 0,1024,...]
+                                                 [--json out.json]
 
 What it does (PyTorch 1.13, FX graph mode): the deploy form of each classifier (RepVGG re-parameterised, as
 exported to weights/fmnist_<arch>.onnx) is loaded from the trainer's final checkpoint
@@ -10,12 +11,15 @@ default /tmp/qforge_train), prepared with PyTorch's default static qconfig for t
 (quint8, per tensor), PerChannelMinMaxObserver weights (qint8, per-channel symmetric), Conv+BN+ReLU fused by
 prepare_fx. It is calibrated on the FIRST `--calib-n` Fashion-MNIST training images (the same images
 `qforge quantize --calib fmnist:train -n 1024` uses, same normalisation), converted, and evaluated on the full
-10k test set. Prints fp32 and int8 top-1 per model.
+10k test set. Prints fp32 and int8 top-1 per model. With --calib-offsets, it calibrates once per offset on training
+images [offset, offset + calib-n) (tools/python/ptq_subsets.py compares calibration subsets this way); the first
+offset's figures are the model's main result, every offset's int8 count is in "by_offset".
 
 The channel shuffle of ShuffleNetV2 reads int(x.shape) (for a clean ONNX export), which FX cannot trace; the
 script swaps in an equivalent traceable version (reshape through x.size(), transpose, flatten).
 """
 import argparse
+import copy
 import json
 import os
 import sys
@@ -74,6 +78,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="all", help="resnet, vgg, mobilenetv2, shufflenetv2, repvgg or all")
     ap.add_argument("--calib-n", type=int, default=1024, help="first N training images (default 1024)")
+    ap.add_argument("--calib-offsets", default="0",
+                    help="comma-separated first training image of each calibration set (default 0)")
     ap.add_argument("--batch", type=int, default=64, help="calibration batch size")
     ap.add_argument("--ckpt-dir", default=None, help="trainer checkpoints (default $QFORGE_TRAIN_DIR or "
                                                      f"{DEFAULT_CKPT_DIR})")
@@ -95,7 +101,11 @@ def main():
 
     xtr, _ = fmnist.load("train", args.data_dir)
     xte, yte = fmnist.load("test", args.data_dir)
-    calib = torch.from_numpy(fmnist.normalize(xtr[:args.calib_n]))
+    offsets = [int(v) for v in args.calib_offsets.split(",")]
+    for o in offsets:
+        if o < 0 or o + args.calib_n > len(xtr):
+            raise SystemExit(f"--calib-offsets: [{o}, {o + args.calib_n}) is outside the {len(xtr)} training images")
+    calibs = {o: torch.from_numpy(fmnist.normalize(xtr[o:o + args.calib_n])) for o in offsets}
     xt = torch.from_numpy(fmnist.normalize(xte))
     yt = torch.from_numpy(yte.astype(np.int64))
     models.channel_shuffle = channel_shuffle_fx  # ShuffleUnit.forward looks the name up at call time
@@ -108,18 +118,25 @@ def main():
         t0 = time.time()
         fp = load_deploy(name, ckpt_dir)
         c_fp = top1(fp, xt, yt)
-        prepared = prepare_fx(fp, qmap, example_inputs=(calib[:1],))
-        with torch.no_grad():
-            for s in range(0, len(calib), args.batch):
-                prepared(calib[s:s + args.batch])
-        q = convert_fx(prepared)
-        c_q = top1(q, xt, yt)
+        by_offset = {}
+        for o in offsets:
+            calib = calibs[o]
+            prepared = prepare_fx(copy.deepcopy(fp), qmap, example_inputs=(calib[:1],))
+            with torch.no_grad():
+                for s in range(0, len(calib), args.batch):
+                    prepared(calib[s:s + args.batch])
+            q = convert_fx(prepared)
+            by_offset[str(o)] = top1(q, xt, yt)
+        c_q = by_offset[str(offsets[0])]
         n = len(yt)
         results[name] = dict(fp32_top1=100.0 * c_fp / n, int8_top1=100.0 * c_q / n,
-                             drop=100.0 * (c_fp - c_q) / n, engine=engine, calib_n=len(calib),
+                             drop=100.0 * (c_fp - c_q) / n, engine=engine, calib_n=args.calib_n,
+                             calib_offset=offsets[0], fp32_correct=c_fp, int8_correct_by_offset=by_offset,
                              seconds=round(time.time() - t0, 1))
         print(f"{name:13s} fp32 {100.0 * c_fp / n:6.2f}%  int8 ({engine}) {100.0 * c_q / n:6.2f}%  "
               f"drop {100.0 * (c_fp - c_q) / n:5.2f}  ({time.time() - t0:.0f} s)", flush=True)
+        if len(offsets) > 1:
+            print(f"{'':13s} int8 correct per offset: {by_offset}", flush=True)
     if args.json:
         with open(args.json + ".tmp", "w") as f:
             json.dump(dict(torch=torch.__version__, engine=engine, results=results), f, indent=2)

@@ -5,6 +5,7 @@
 // (1-D operands promoted and the added dim removed, batch dims broadcast). Transposed operands are read through
 // strides, never copied. float32 only.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include <kernels/f32_gemm.hpp>
@@ -22,8 +23,9 @@ struct GemmAttrs {
   Activation act;
 };
 
+// `packed_b`: B packed at build time when it is a constant (weights), else null.
 inline Status gemm_forward(const RunContext& rc, const GemmAttrs& p, const Tensor& a, const Tensor& b,
-                           const Tensor* cin, Tensor& out) {
+                           const Tensor* cin, Tensor& out, const kernels::F32PackedB* packed_b = nullptr) {
   if (a.rank() != 2) return make_error("input A has shape ", shape_str(a.shape()), ", expected rank 2");
   if (b.rank() != 2) return make_error("input B has shape ", shape_str(b.shape()), ", expected rank 2");
   int64_t M = p.ta ? a.dim(1) : a.dim(0), K = p.ta ? a.dim(0) : a.dim(1);
@@ -36,8 +38,11 @@ inline Status gemm_forward(const RunContext& rc, const GemmAttrs& p, const Tenso
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   // A(i,k): row-major [M,K] -> (K, 1); transposed [K,M] -> (1, M).
-  kernels::f32_gemm(M, N, K, pa, p.ta ? 1 : K, p.ta ? M : 1, pb, p.tb ? 1 : N, p.tb ? K : 1, py, N, false,
-                    rc.threads);
+  if (packed_b && packed_b->K == K && packed_b->N == N)
+    kernels::f32_gemm_packed(M, pa, p.ta ? 1 : K, p.ta ? M : 1, *packed_b, py, N, false, rc.threads);
+  else
+    kernels::f32_gemm(M, N, K, pa, p.ta ? 1 : K, p.ta ? M : 1, pb, p.tb ? 1 : N, p.tb ? K : 1, py, N, false,
+                      rc.threads);
   const float* pc = nullptr;
   bool use_c = cin && p.beta != 0.f;
   if (use_c) {
@@ -84,8 +89,16 @@ inline Result<KernelPtr> build_gemm(BuildContext& c) {
   p.tb = c.node.get_int("transB", 0) != 0;
   QF_ASSIGN_OR_RETURN(p.act, Activation::from_node(c.node));
   c.outputs_as(DType::f32);
-  return make_kernel([p](const RunContext& rc, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-    return gemm_forward(rc, p, *in[0], *in[1], in.size() > 2 ? in[2] : nullptr, out[0]);
+  // Constant B (a Linear layer's weights, usually stored N x K with transB = 1): packed once here instead of at
+  // every run, where a transposed B costs one strided read per weight.
+  std::shared_ptr<const kernels::F32PackedB> packed;
+  if (const Tensor* b = c.constant(1); b && b->rank() == 2 && b->numel() > 0) {
+    int64_t K = p.tb ? b->dim(1) : b->dim(0), N = p.tb ? b->dim(0) : b->dim(1);
+    packed = std::make_shared<const kernels::F32PackedB>(
+        kernels::f32_pack_b(K, N, b->data<float>(), p.tb ? 1 : N, p.tb ? K : 1));
+  }
+  return make_kernel([p, packed](const RunContext& rc, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    return gemm_forward(rc, p, *in[0], *in[1], in.size() > 2 ? in[2] : nullptr, out[0], packed.get());
   });
 }
 
