@@ -16,6 +16,7 @@
 #include <new>
 #include <vector>
 
+#include <kernels/threads.hpp>
 #include <kernels/x86/f32_micro.hpp>
 
 #include "qforge/core/cpu.hpp"
@@ -237,15 +238,6 @@ inline void tile_task(const Geometry& g, int64_t i0, int64_t rows, int64_t j0, i
 
 }  // namespace f32_gemm_detail
 
-// Number of threads a kernel would use for `threads` (0 = OpenMP default).
-inline int resolve_threads(int threads) {
-#if defined(_OPENMP)
-  return threads > 0 ? threads : omp_get_max_threads();
-#else
-  (void)threads;
-  return 1;
-#endif
-}
 
 namespace f32_gemm_detail {
 inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
@@ -258,9 +250,7 @@ inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const 
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
     return;
   }
-  int nt = resolve_threads(threads);
-  double work = double(M) * double(N) * double(K);
-  if (work < 65536.0) nt = 1;
+  const int nt = threads_for_work(resolve_threads(threads), 4 * M * N * K);  // 4: an fp32 MAC costs ~4 int8 MACs
   // Tasks: N blocks of at most kNcMax columns (each packs its B block once), and when there are fewer than ~2 per
   // thread, M split into chunks of whole g.mc() blocks as well.
   int64_t nc = std::min(d::round_up(N, g.nr), d::kNcMax);

@@ -213,7 +213,9 @@ void qconv2d_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const PackedCo
     j.y = y;
     const auto fn = qconv_detail::dw_fn<TC, S8>(pc.dw);
     QF_CHECK(fn != nullptr, "qconv2d_nhwc: no depthwise kernel for ", isa_name(pc.isa), " in this build");
-    const int T = std::max(1, std::min(qgemm_detail::resolve_threads(threads), (M + 7) / 8));
+    const int T = std::max(1, std::min(qgemm_detail::threads_for_work(qgemm_detail::resolve_threads(threads),
+                                                                       int64_t(M) * C * p.kernel_h * p.kernel_w),
+                                       (M + 7) / 8));
     if (T <= 1) {
       fn(j, 0, M);
       return;

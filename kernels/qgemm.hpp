@@ -19,6 +19,7 @@
 #include "qforge/core/cpu.hpp"
 #include "qforge/core/error.hpp"
 #include <kernels/gemm_job.hpp>
+#include <kernels/threads.hpp>
 #include <kernels/packed_weights.hpp>
 #include <kernels/ref/qgemm_ref.hpp>
 #if defined(__x86_64__)
@@ -61,14 +62,8 @@ IsaKernels block_fn(Isa isa) {
   }
 }
 
-inline int resolve_threads(int threads) {
-#if defined(_OPENMP)
-  return threads > 0 ? threads : omp_get_max_threads();
-#else
-  (void)threads;
-  return 1;
-#endif
-}
+using kernels::resolve_threads;
+using kernels::threads_for_work;
 
 // Splits rows × panels into a flat list of (row chunk, panel) items, ordered panel-fastest, and gives each
 // thread a contiguous, equal share of it. Row chunks keep an A block within ~256 KB (L2) and are refined until
@@ -79,7 +74,7 @@ inline void run_blocks(const GemmJob& j, BlockFn fn, int mr, int threads) {
   const int mtiles = (M + mr - 1) / mr;
   int tiles_per_chunk = std::max(1, int((256 * 1024) / std::max(W.kp, 1)) / mr);
   int nchunks = (mtiles + tiles_per_chunk - 1) / tiles_per_chunk;
-  const int T = std::max(1, threads);
+  const int T = threads_for_work(threads, int64_t(M) * int64_t(W.N) * int64_t(std::max(W.kp, 1)));
   if (T > 1) {
     while (int64_t(nchunks) * np < 8 * T && tiles_per_chunk > 1) {
       tiles_per_chunk = (tiles_per_chunk + 1) / 2;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -142,6 +143,21 @@ TEST_CASE("qgemm: extreme operands 255 x -128 over a long K stay exact (no 16-bi
     CHECK(want[1] == -255 * -128 * K);
     CHECK(got == want);
   }
+}
+
+TEST_CASE("threads_for_work: one thread per min_macs multiply-adds, at least 1, at most the threads asked for") {
+  namespace qd = qforge::kernels;
+  CHECK(qd::threads_for_work(2, 0, 1000) == 1);
+  CHECK(qd::threads_for_work(2, 1999, 1000) == 1);
+  CHECK(qd::threads_for_work(2, 2000, 1000) == 2);
+  CHECK(qd::threads_for_work(4, 3500, 1000) == 3);
+  CHECK(qd::threads_for_work(2, int64_t(1) << 40, 1000) == 2);
+  CHECK(qd::threads_for_work(1, int64_t(1) << 40, 1000) == 1);
+  // ctest runs the tests with QFORGE_MIN_MACS_PER_THREAD=1 so that small shapes still use the threads.
+  if (const char* e = std::getenv("QFORGE_MIN_MACS_PER_THREAD"); e && std::string(e) == "1")
+    CHECK(qd::min_macs_per_thread() == 1);
+  else if (!e)
+    CHECK(qd::min_macs_per_thread() == qd::kMinMacsPerThread);
 }
 
 TEST_CASE("qgemm: results are identical with 1 and 2 threads") {

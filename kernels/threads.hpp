@@ -1,0 +1,47 @@
+// kernels/threads.hpp — how many OpenMP threads a kernel call uses.
+//
+// resolve_threads: 0 = the OpenMP default, else the number asked for (1 without OpenMP). threads_for_work: at most
+// one thread per min_macs_per_thread() int8 multiply-adds (fp32 callers count 4 per fp32 multiply-add, the speed
+// ratio of the two kernels here). Waking a parked OpenMP thread (passive waits, the only sane policy on a shared
+// machine) costs tens of microseconds, more than a whole layer of a 28x28 model at batch 1, which 2 threads made
+// ~10x slower than 1. Every kernel's results are independent of its thread count, so this only changes speed.
+// $QFORGE_MIN_MACS_PER_THREAD (a positive integer) overrides the default: the tests set 1 so that their small
+// shapes still run the threaded paths.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace qforge::kernels {
+
+inline int resolve_threads(int threads) {
+#if defined(_OPENMP)
+  return threads > 0 ? threads : omp_get_max_threads();
+#else
+  (void)threads;
+  return 1;
+#endif
+}
+
+constexpr int64_t kMinMacsPerThread = int64_t(1) << 22;
+
+inline int64_t min_macs_per_thread() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("QFORGE_MIN_MACS_PER_THREAD");
+    if (!e) return kMinMacsPerThread;
+    char* end = nullptr;
+    const long long x = std::strtoll(e, &end, 10);
+    return (end != e && *end == '\0' && x >= 1) ? int64_t(x) : kMinMacsPerThread;
+  }();
+  return v;
+}
+
+inline int threads_for_work(int threads, int64_t macs, int64_t min_macs = min_macs_per_thread()) {
+  return int(std::max<int64_t>(1, std::min<int64_t>(threads, macs / std::max<int64_t>(min_macs, 1))));
+}
+
+}  // namespace qforge::kernels
