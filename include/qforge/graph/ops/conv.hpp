@@ -24,7 +24,8 @@ namespace conv_detail {
 inline void im2col(const RunContext& rc, const float* x, int64_t Cg, const Window& w, float* col) {
   int64_t ks = w.k_size(), ncol = w.out_size(), ins = w.in_size();
   int64_t rows = Cg * ks;
-  parallel_for(rc, rows, std::max<int64_t>(4, 16384 / std::max<int64_t>(ncol, 1)), [&](int64_t rb, int64_t re) {
+  // ~256K floats per chunk: a 28x28 image's columns are copied faster than a parked thread wakes up.
+  parallel_for(rc, rows, std::max<int64_t>(4, 262144 / std::max<int64_t>(ncol, 1)), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       int64_t c = r / ks, rem = r % ks;
       int64_t kd = rem / (w.k[1] * w.k[2]), kh = (rem / w.k[2]) % w.k[1], kw = rem % w.k[2];
@@ -141,19 +142,30 @@ inline Status conv_forward(const RunContext& rc, const ConvAttrs& p, const Tenso
 
   bool pointwise = ks == 1;
   for (int i = 0; i < 3; ++i) pointwise = pointwise && w.s[size_t(i)] == 1 && w.pb[size_t(i)] == 0 && w.pe[size_t(i)] == 0;
-  std::vector<float> col;
-  if (!pointwise) col.resize(size_t(Kg * outs));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < G; ++g) {
+  // One (image, group) at a time: im2col then GEMM. With several of them and threads, the threads take whole
+  // (image, group) items, each run serially: forking inside every image's im2col and GEMM cost more than the
+  // work at 28x28. The GEMM's bits do not depend on its thread count, so neither do the results.
+  auto conv_items = [&](const RunContext& irc, int64_t b, int64_t e) {
+    std::vector<float> col;
+    if (!pointwise) col.resize(size_t(Kg * outs));
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t n = t / G, g = t % G;
       const float* xg = px + (n * C + g * Cg) * ins;
       const float* B = xg;
       if (!pointwise) {
-        im2col(rc, xg, Cg, w, col.data());
+        im2col(irc, xg, Cg, w, col.data());
         B = col.data();
       }
       kernels::f32_gemm(Mg, outs, Kg, pw + g * Mg * Kg, Kg, 1, B, outs, 1, py + (n * M + g * Mg) * outs, outs, false,
-                        rc.threads);
+                        irc.threads);
     }
+  };
+  if (N * G > 1 && thread_count(rc) > 1) {
+    const RunContext serial{1};
+    parallel_for(rc, N * G, 1, [&](int64_t b, int64_t e) { conv_items(serial, b, e); });
+  } else {
+    conv_items(rc, 0, N * G);
+  }
   if (pbias || p.act.kind != Activation::Kind::None) {
     parallel_for(rc, N * M, std::max<int64_t>(1, 16384 / std::max<int64_t>(outs, 1)), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
