@@ -24,9 +24,6 @@
 #if defined(QFORGE_HAVE_XSIMD)
 #include <xsimd/xsimd.hpp>
 #endif
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 namespace qforge::kernels {
 
@@ -203,10 +200,10 @@ inline const Geometry& geometry() {
 inline void tile_task(const Geometry& g, int64_t i0, int64_t rows, int64_t j0, int64_t nc, int64_t K, const float* A,
                       int64_t rsa, int64_t csa, const float* B, int64_t rsb, int64_t csb, const float* packed,
                       int64_t np, float* C, int64_t ldc, bool accumulate) {
-  const int64_t mc_max = std::min(g.mc(), round_up(rows, g.mr));
-  const int64_t ncp = round_up(nc, g.nr);
-  float* Ap = scratch(0, size_t(mc_max * kKc));
-  float* Bbuf = packed ? nullptr : scratch(1, size_t(ncp * kKc));
+  // A with contiguous rows is read in place (six row streams the prefetcher follows); otherwise packed.
+  const bool direct = csa == 1;
+  float* Ap = direct ? nullptr : scratch(0, size_t(std::min(g.mc(), round_up(rows, g.mr)) * kKc));
+  float* Bbuf = packed ? nullptr : scratch(1, size_t(round_up(nc, g.nr) * kKc));
   for (int64_t p0 = 0; p0 < K; p0 += kKc) {
     int64_t kc = std::min(kKc, K - p0);
     bool add = accumulate || p0 > 0;
@@ -217,9 +214,7 @@ inline void tile_task(const Geometry& g, int64_t i0, int64_t rows, int64_t j0, i
       pack_b(g.nr, kc, nc, B + p0 * rsb + j0 * csb, rsb, csb, Bbuf);
     for (int64_t ib = 0; ib < rows; ib += g.mc()) {
       const int64_t mc = std::min(g.mc(), rows - ib);
-      // A with contiguous rows is read in place (six row streams the prefetcher follows); otherwise packed.
       const float* a0 = A + (i0 + ib) * rsa + p0 * csa;
-      const bool direct = csa == 1;
       if (!direct) pack_a(g.mr, mc, kc, a0, rsa, csa, Ap);
       for (int64_t jr = 0; jr < nc; jr += g.nr) {
         const float* bp = Bp + jr * kc;
@@ -236,14 +231,9 @@ inline void tile_task(const Geometry& g, int64_t i0, int64_t rows, int64_t j0, i
   }
 }
 
-}  // namespace f32_gemm_detail
-
-
-namespace f32_gemm_detail {
 inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
                       const float* B, int64_t rsb, int64_t csb, float* C, int64_t ldc, bool accumulate, int threads,
                       const float* packed = nullptr, int64_t np = 0) {
-  namespace d = f32_gemm_detail;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -253,13 +243,13 @@ inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const 
   const int nt = threads_for_work(resolve_threads(threads), 4 * M * N * K);  // 4: an fp32 MAC costs ~4 int8 MACs
   // Tasks: N blocks of at most kNcMax columns (each packs its B block once), and when there are fewer than ~2 per
   // thread, M split into chunks of whole g.mc() blocks as well.
-  int64_t nc = std::min(d::round_up(N, g.nr), d::kNcMax);
+  int64_t nc = std::min(round_up(N, g.nr), kNcMax);
   int64_t nblocks = (N + nc - 1) / nc;
   const int64_t mblocks = (M + g.mc() - 1) / g.mc();
   int64_t mchunks = std::min<int64_t>(mblocks, std::max<int64_t>(1, (2 * nt + nblocks - 1) / nblocks));
   if (nblocks * mchunks < 2 * nt && nt > 1) {  // still too few tasks: narrower N blocks
     int64_t want = (2 * nt + mchunks - 1) / mchunks;
-    nc = std::max<int64_t>(g.nr, d::round_up((N + want - 1) / want, g.nr));
+    nc = std::max<int64_t>(g.nr, round_up((N + want - 1) / want, g.nr));
     nblocks = (N + nc - 1) / nc;
   }
   const int64_t mchunk = (mblocks + mchunks - 1) / mchunks * g.mc();
@@ -268,8 +258,8 @@ inline void gemm_with(const Geometry& g, int64_t M, int64_t N, int64_t K, const 
   auto run_task = [&](int64_t t) {
     int64_t mb = t / nblocks, nb = t % nblocks;
     int64_t i0 = mb * mchunk, j0 = nb * nc;
-    d::tile_task(g, i0, std::min(mchunk, M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, packed, np,
-                 C, ldc, accumulate);
+    tile_task(g, i0, std::min(mchunk, M - i0), j0, std::min(nc, N - j0), K, A, rsa, csa, B, rsb, csb, packed, np, C,
+              ldc, accumulate);
   };
 #if defined(_OPENMP)
   if (nt > 1 && tasks > 1) {

@@ -12,10 +12,6 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "qforge/core/cpu.hpp"
 #include "qforge/core/error.hpp"
 #include <kernels/gemm_job.hpp>

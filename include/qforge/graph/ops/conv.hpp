@@ -25,7 +25,7 @@ inline void im2col(const RunContext& rc, const float* x, int64_t Cg, const Windo
   int64_t ks = w.k_size(), ncol = w.out_size(), ins = w.in_size();
   int64_t rows = Cg * ks;
   // ~256K floats per chunk: a 28x28 image's columns are copied faster than a parked thread wakes up.
-  parallel_for(rc, rows, std::max<int64_t>(4, 262144 / std::max<int64_t>(ncol, 1)), [&](int64_t rb, int64_t re) {
+  parallel_for(rc, rows, std::max<int64_t>(4, grain_for(ncol, 262144)), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       int64_t c = r / ks, rem = r % ks;
       int64_t kd = rem / (w.k[1] * w.k[2]), kh = (rem / w.k[2]) % w.k[1], kw = rem % w.k[2];
@@ -128,7 +128,7 @@ inline Status conv_forward(const RunContext& rc, const ConvAttrs& p, const Tenso
   }
 
   if (Cg == 1 && G > 1) {  // depthwise (possibly with a channel multiplier Mg)
-    parallel_for(rc, N * M, std::max<int64_t>(1, 16384 / std::max<int64_t>(ks * outs, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rc, N * M, grain_for(ks * outs), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         int64_t n = t / M, m = t % M, g = m / Mg;
         float* yp = py + t * outs;
@@ -167,7 +167,7 @@ inline Status conv_forward(const RunContext& rc, const ConvAttrs& p, const Tenso
     conv_items(rc, 0, N * G);
   }
   if (pbias || p.act.kind != Activation::Kind::None) {
-    parallel_for(rc, N * M, std::max<int64_t>(1, 16384 / std::max<int64_t>(outs, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rc, N * M, grain_for(outs), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         float* yp = py + t * outs;
         if (pbias) {

@@ -41,7 +41,7 @@ inline Result<KernelPtr> build_batchnorm(BuildContext& c) {
     Tensor y(DType::f32, x.shape());
     const float* px = x.data<float>();
     float* py = y.data<float>();
-    parallel_for(rc, N * C, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t s0, int64_t e0) {
+    parallel_for(rc, N * C, grain_for(inner), [&](int64_t s0, int64_t e0) {
       for (int64_t t = s0; t < e0; ++t) {
         float av = a[size_t(t % C)], bv = b[size_t(t % C)];
         const float* xp = px + t * inner;
@@ -213,7 +213,7 @@ Result<KernelPtr> build_softmax(BuildContext& c) {
     Tensor y(DType::f32, x.shape());
     const float* px = x.data<float>();
     float* py = y.data<float>();
-    parallel_for(rc, outer * inner, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t s0, int64_t e0) {
+    parallel_for(rc, outer * inner, grain_for(n, 4096), [&](int64_t s0, int64_t e0) {
       for (int64_t t = s0; t < e0; ++t) {
         int64_t o = t / inner, i = t % inner;
         const float* xp = px + o * n * inner + i;

@@ -192,6 +192,12 @@ inline int thread_count(const RunContext& rc) {
 #endif
 }
 
+// The grain for items of `per_item` elements each: chunks of about `elements` elements (a parked thread's wake-up
+// costs more than a few thousand elements of work).
+inline int64_t grain_for(int64_t per_item, int64_t elements = 16384) {
+  return std::max<int64_t>(1, elements / std::max<int64_t>(per_item, 1));
+}
+
 // Calls f(begin, end) over [0, n) in chunks of at least `grain` items, in parallel when worth it. Each item is
 // handled by exactly one call, so results never depend on the thread count.
 template <class F>
@@ -286,7 +292,7 @@ struct BroadcastPlan {
     int64_t rows = inner ? numel / inner : 0;
     size_t nd = dims.size();
     std::array<int64_t, K> istr = strides.back();
-    int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1));
+    int64_t grain = grain_for(inner, 32768);
     parallel_for(rc, rows, grain, [&](int64_t rb, int64_t re) {
       for (int64_t rr = rb; rr < re; ++rr) {
         std::array<int64_t, K> off{};

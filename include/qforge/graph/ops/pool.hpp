@@ -132,7 +132,7 @@ Result<KernelPtr> build_pool(BuildContext& c) {
         Tensor ind;
         if (want_idx) ind = Tensor(DType::i64, os);
         int64_t* pi = want_idx ? ind.data<int64_t>() : nullptr;
-        parallel_for(rc, planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(outs, 1)), [&](int64_t b, int64_t e) {
+        parallel_for(rc, planes, grain_for(outs), [&](int64_t b, int64_t e) {
           for (int64_t t2 = b; t2 < e; ++t2) {
             pool_plane<T, kMax>(px + t2 * ins, w, p.count_pad, py + t2 * outs, pi ? pi + t2 * outs : nullptr, col_major);
             if (pi)
@@ -162,7 +162,7 @@ Result<KernelPtr> build_global_pool(BuildContext& c) {
     int64_t planes = x.dim(0) * x.dim(1), inner = dims_product(x.shape(), 2, x.rank());
     const float* px = x.data<float>();
     float* py = y.data<float>();
-    parallel_for(rc, planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(rc, planes, grain_for(inner), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         const float* xp = px + t * inner;
         if (kMax) {

@@ -156,7 +156,7 @@ Result<KernelPtr> build_reduce(BuildContext& c) {
         const T* px = x.data<T>();
         T* py = y.data<T>();
         int64_t n = int64_t(p.out_offsets.size());
-        parallel_for(rc, n, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, int64_t(p.red_offsets.size()))),
+        parallel_for(rc, n, grain_for(int64_t(p.red_offsets.size())),
                      [&](int64_t b, int64_t e) {
                        for (int64_t i = b; i < e; ++i) py[i] = reduce_one<kR, T>(px + p.out_offsets[size_t(i)], p.red_offsets);
                      });

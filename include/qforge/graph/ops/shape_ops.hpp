@@ -67,7 +67,7 @@ inline Tensor strided_gather(const RunContext& rc, const Tensor& x, int64_t base
     using U = decltype(tag);
     const U* px = static_cast<const U*>(x.raw()) + base;
     U* py = static_cast<U*>(y.raw());
-    parallel_for(rc, rows, std::max<int64_t>(1, 16384 / inner), [&](int64_t rb, int64_t re) {
+    parallel_for(rc, rows, grain_for(inner), [&](int64_t rb, int64_t re) {
       for (int64_t r = rb; r < re; ++r) {
         int64_t rem = r, off = 0;
         for (size_t i = nd - 1; i-- > 0;) {
