@@ -5,12 +5,17 @@
 // out[r·taps + t] with the address of segment t of row m0 + r. For a plain GEMM (conv == nullptr) that is
 // A + m·lda. For a conv, row m is output pixel m (NHWC order) and segment t is tap (kh, kw): the address of the
 // input pixel's channel group, or of pad_row (seg bytes holding the zero point) when the tap falls in the padding.
+// A conv with few channels per tap is "gathered" instead (gather_seg > 0, weights packed as one segment of K =
+// kh·kw·channels bytes rounded up to 4): rows() copies each row's taps into a per-thread buffer (zero bytes up to
+// the round-up) and gives one address per row, valid until the calling thread's next rows() call (every block
+// function uses a tile's rows before it asks for the next tile's).
 // The epilogue values are prepared by the driver: cbias[n] = bias[n] − zp'·colsum[n] (wrapping int32) where
 // zp' is the zero point of the bytes the kernel multiplies (a_zp, or a_zp + 128 for int8 activations flipped
 // with XOR 0x80); for kernels that subtract the zero point while packing A, cbias = bias.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include <kernels/packed_weights.hpp>
@@ -26,6 +31,8 @@ struct ConvRows {
   int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
   int pad_top = 0, pad_left = 0;
 
+  int gather_seg = 0;                // > 0: gathered rows of taps × gather_seg bytes (see the header comment)
+
   std::vector<int64_t> tap_off;      // prepare(): byte offset of each tap from the window's top-left pixel
 
   void prepare() {
@@ -36,6 +43,94 @@ struct ConvRows {
   }
 
   void rows(int m0, int mr, const uint8_t** out) const {
+    if (gather_seg > 0) return gather_rows(m0, mr, out);
+    tap_rows(m0, mr, out);
+  }
+
+  // Whether every window lies inside the input (no padding, as after qconv's padded copy) and rows are not
+  // gathered: then segment t of row m is at base(m) + tap_off[t], and bases() gives base(m) for a tile's rows,
+  // mr addresses instead of mr·taps.
+  bool all_interior() const { return gather_seg == 0 && windows_inside(); }
+  bool windows_inside() const {
+    return !tap_off.empty() && pad_top == 0 && pad_left == 0 &&
+           (out_h - 1) * stride_h + (kernel_h - 1) * dilation_h < in_h &&
+           (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w < in_w;
+  }
+  void bases(int m0, int mr, const uint8_t** out) const {
+    const int hw = out_h * out_w;
+    int b = m0 / hw, rem = m0 - b * hw;
+    int oh = rem / out_w, ow = rem - oh * out_w;
+    const int64_t step = int64_t(stride_w) * pixel_stride;
+    const uint8_t* row = x + (int64_t(b) * in_h * in_w + int64_t(oh) * stride_h * in_w) * pixel_stride;
+    for (int r = 0; r < mr; ++r) {
+      out[r] = row + ow * step;
+      if (++ow == out_w) {
+        ow = 0;
+        if (++oh == out_h) { oh = 0; ++b; }
+        row = x + (int64_t(b) * in_h * in_w + int64_t(oh) * stride_h * in_w) * pixel_stride;
+      }
+    }
+  }
+
+ private:
+  // Gathered rows: the tap addresses of each row, then one copy per tap (per kernel row when the kw taps of a
+  // window row are adjacent in memory: dilation 1 and the taps' channels span the whole pixel).
+  void gather_rows(int m0, int mr, const uint8_t** out) const {
+    const int taps = kernel_h * kernel_w, seg = gather_seg;
+    const size_t K = size_t(taps) * size_t(seg), ld = (K + 63) / 64 * 64;
+    static thread_local std::vector<const uint8_t*> src;
+    static thread_local std::vector<uint8_t> buf;
+    if (src.size() < size_t(mr) * size_t(taps)) src.resize(size_t(mr) * size_t(taps));
+    if (buf.size() < size_t(mr) * ld) buf.resize(size_t(mr) * ld);
+    for (int r = 0; r < mr; ++r)  // K's round-up to the dot width meets zero weights: keep the bytes defined
+      for (size_t k = K; k < (K + 3) / 4 * 4; ++k) buf[size_t(r) * ld + k] = 0;
+    const bool runs = dilation_w == 1 && pixel_stride == seg;
+    if (windows_inside()) {  // padding made explicit: each kernel row of a window is one copy when runs
+      bases(m0, mr, src.data());
+      for (int r = 0; r < mr; ++r) {
+        uint8_t* d = buf.data() + size_t(r) * ld;
+        for (int kh = 0; kh < kernel_h; ++kh) {
+          const int t0 = kh * kernel_w;
+          uint8_t* dk = d + size_t(t0) * size_t(seg);
+          if (runs) {
+            copy_bytes(dk, src[size_t(r)] + tap_off[size_t(t0)], size_t(kernel_w) * size_t(seg));
+          } else {
+            for (int kw = 0; kw < kernel_w; ++kw)
+              copy_bytes(dk + size_t(kw) * size_t(seg), src[size_t(r)] + tap_off[size_t(t0 + kw)], size_t(seg));
+          }
+        }
+        out[r] = d;
+      }
+      return;
+    }
+    tap_rows(m0, mr, src.data());
+    for (int r = 0; r < mr; ++r) {
+      uint8_t* d = buf.data() + size_t(r) * ld;
+      const uint8_t* const* s = src.data() + size_t(r) * size_t(taps);
+      for (int kh = 0; kh < kernel_h; ++kh) {
+        const uint8_t* const* sk = s + kh * kernel_w;
+        uint8_t* dk = d + size_t(kh) * size_t(kernel_w) * size_t(seg);
+        bool whole = runs;
+        for (int kw = 0; whole && kw < kernel_w; ++kw) whole = sk[kw] == sk[0] + int64_t(kw) * seg;
+        if (whole) {
+          copy_bytes(dk, sk[0], size_t(kernel_w) * size_t(seg));
+        } else {
+          for (int kw = 0; kw < kernel_w; ++kw) copy_bytes(dk + size_t(kw) * size_t(seg), sk[kw], size_t(seg));
+        }
+      }
+      out[r] = d;
+    }
+  }
+
+  static void copy_bytes(uint8_t* d, const uint8_t* s, size_t n) {
+    if (n <= 16) {
+      for (size_t i = 0; i < n; ++i) d[i] = s[i];  // the 1-3 channel stems: no library call per tap
+    } else {
+      std::memcpy(d, s, n);
+    }
+  }
+
+  void tap_rows(int m0, int mr, const uint8_t** out) const {
     const int taps = kernel_h * kernel_w;
     const int hw = out_h * out_w;
     int b = m0 / hw, rem = m0 - b * hw;

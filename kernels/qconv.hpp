@@ -1,6 +1,7 @@
 // kernels/qconv.hpp — int8 NHWC convolution: weights packed once per ISA, then run as an implicit GEMM (the
-// kernels read the input through a per-tile indirection of tap pointers: no im2col copy) or, for depthwise
-// convolutions, by a dedicated depthwise kernel.
+// kernels read the input through tap addresses: no im2col copy; a padded conv first copies its input with the
+// padding made explicit, so that every window lies inside it, and a conv of ≤ 3 channels per tap copies each
+// row's taps into one K segment) or, for depthwise convolutions, by a dedicated depthwise kernel.
 //
 // Contract: qconv2d_nhwc(p, x, x_zp, packed, ep, y) gives bit for bit ref::qconv2d_nhwc(p, x, x_zp, w, ep, y)
 // (kernels/ref/qconv_ref.hpp) for the weights w that pack_conv_weights(p, w, isa) was given, on every ISA and
@@ -14,6 +15,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -66,11 +68,27 @@ struct PackedConv {
   Isa isa = Isa::ref;
   bool depthwise = false;
   std::vector<PackedWeights> groups;  // implicit-GEMM path: one per group (K ordered kh, kw, c)
+  bool gathered = false;              // groups packed as one K segment: rows are gathered (see gather_pays)
   DwLayout dw = DwLayout::none;       // depthwise path
   std::shared_ptr<int8_t> dw_data;
   std::vector<int32_t> dw_colsum;     // Σ_t w[c][t], C entries
   std::vector<int8_t> raw;            // OIHW copy when no kernel applies (isa = ref, or dw = none)
 };
+
+// Whether a k×k conv reads its rows gathered (each row's taps copied into one contiguous K segment) rather than
+// tap by tap. With few channels per tap, the tap-by-tap kernels spend more on per-tap addresses, loop set-up
+// and partial loads (a 1-channel stem runs 1-byte segments) than on vpdpbusd; a copy of K bytes per row is
+// cheaper. QFORGE_GATHER_MAX_CHANNELS overrides the limit (0: never gather).
+inline int gather_max_channels() {
+  static const int v = [] {
+    const char* e = std::getenv("QFORGE_GATHER_MAX_CHANNELS");
+    return e && *e ? std::atoi(e) : 3;
+  }();
+  return v;
+}
+inline bool gather_pays(const ConvParams& p) {
+  return p.kernel_h * p.kernel_w > 1 && p.in_c / p.groups <= gather_max_channels();
+}
 
 // Packs OIHW weights for `isa`. Programmer errors (invalid geometry) abort through QF_CHECK.
 inline PackedConv pack_conv_weights(const ConvParams& p, const int8_t* w, Isa isa) {
@@ -117,13 +135,23 @@ inline PackedConv pack_conv_weights(const ConvParams& p, const int8_t* w, Isa is
     return pc;
   }
   // Implicit GEMM: reorder each group's OIHW weights to [oc][kh][kw][c] = taps × seg, then pack.
+  pc.gathered = gather_pays(p);
   std::vector<int8_t> g(size_t(opg) * taps * cpg);
   for (int gi = 0; gi < p.groups; ++gi) {
     for (int o = 0; o < opg; ++o)
       for (int c = 0; c < cpg; ++c)
         for (int t = 0; t < taps; ++t)
           g[(size_t(o) * taps + t) * cpg + c] = w[((size_t(gi) * opg + o) * cpg + c) * taps + t];
-    pc.groups.push_back(pack_weights_segmented(opg, taps, cpg, g.data(), taps * cpg, isa));
+    if (pc.gathered) {
+      // One segment of K rounded up to the dot width (zero weights past K): the kernels then never take the
+      // partial-load path, and gathered rows carry zero bytes there (ConvRows::gather_rows).
+      const int K = taps * cpg, K4 = (K + 3) / 4 * 4;
+      std::vector<int8_t> g4(size_t(opg) * size_t(K4), 0);
+      for (int o = 0; o < opg; ++o) std::memcpy(&g4[size_t(o) * K4], &g[size_t(o) * K], size_t(K));
+      pc.groups.push_back(pack_weights_segmented(opg, 1, K4, g4.data(), K4, isa));
+    } else {
+      pc.groups.push_back(pack_weights_segmented(opg, taps, cpg, g.data(), taps * cpg, isa));
+    }
   }
   return pc;
 }
@@ -144,6 +172,35 @@ DwFn dw_fn(DwLayout l) {
 #endif
     default: return nullptr;
   }
+}
+
+// The input with the conv's padding made explicit (zero-point bytes), so that every window lies inside it and
+// the kernels find a row's taps from one base address (ConvRows::all_interior). *padded gets the geometry of
+// the copy: same output size, no padding. The buffer is per thread and reused across calls (it keeps the
+// largest padded input seen); the result stays valid until this thread's next call.
+inline const uint8_t* pad_input(const ConvParams& p, const uint8_t* x, uint8_t zp, ConvParams* padded) {
+  ConvParams q = p;
+  q.in_h = p.in_h + p.pad_top + p.pad_bottom;
+  q.in_w = p.in_w + p.pad_left + p.pad_right;
+  q.pad_top = q.pad_left = q.pad_bottom = q.pad_right = 0;
+  const size_t C = size_t(p.in_c), row = size_t(p.in_w) * C, prow = size_t(q.in_w) * C;
+  static thread_local std::vector<uint8_t> buf;
+  const size_t need = size_t(p.batch) * size_t(q.in_h) * prow;
+  if (buf.size() < need) buf.resize(need);
+  for (int b = 0; b < p.batch; ++b)
+    for (int h = 0; h < q.in_h; ++h) {
+      uint8_t* d = buf.data() + (size_t(b) * size_t(q.in_h) + size_t(h)) * prow;
+      const int ih = h - p.pad_top;
+      if (ih < 0 || ih >= p.in_h) {
+        std::memset(d, zp, prow);
+        continue;
+      }
+      std::memset(d, zp, size_t(p.pad_left) * C);
+      std::memcpy(d + size_t(p.pad_left) * C, x + (size_t(b) * size_t(p.in_h) + size_t(ih)) * row, row);
+      std::memset(d + size_t(p.pad_left) * C + row, zp, size_t(p.pad_right) * C);
+    }
+  *padded = q;
+  return buf.data();
 }
 
 inline ConvRows make_rows(const ConvParams& p, const uint8_t* x, const uint8_t* pad_row, int channel_offset) {
@@ -236,9 +293,14 @@ void qconv2d_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const PackedCo
                          p.pad_bottom == 0 && p.pad_right == 0;
   std::vector<uint8_t> pad_row(size_t(cpg) + 64, zp_byte);
   std::vector<int32_t> scratch;
+  ConvParams pp = p;  // the geometry the rows are read in: padding made explicit
+  const uint8_t* xr = xb;
+  if (!pointwise && (p.pad_top | p.pad_left | p.pad_bottom | p.pad_right) != 0)
+    xr = qconv_detail::pad_input(p, xb, zp_byte, &pp);
   for (int g = 0; g < p.groups; ++g) {
     const PackedWeights& W = pc.groups[size_t(g)];
-    const ConvRows rows = qconv_detail::make_rows(p, xb, pad_row.data(), g * cpg);
+    ConvRows rows = qconv_detail::make_rows(pp, xr, pad_row.data(), g * cpg);
+    if (pc.gathered) rows.gather_seg = cpg;
     Epilogue eg = ep;
     if (ep.bias) eg.bias = ep.bias + size_t(g) * opg;
     if (ep.scale) eg.scale = ep.scale + size_t(g) * opg;

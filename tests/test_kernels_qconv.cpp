@@ -103,6 +103,11 @@ TEST_CASE("qconv: implicit-GEMM convolutions match the reference on every ISA") 
       conv(1, 9, 9, 12, 20, 3, 1, 2, 2, 2),  // groups 2, dilation 2
       conv(1, 10, 10, 8, 24, 5, 1, 2),   // 5×5
       conv(1, 1, 1, 1280, 100, 1, 1, 0), // batch-1 FC as a conv
+      conv(2, 13, 11, 1, 16, 3, 1, 1),   // 1-channel stem: gathered rows, 16 columns (12-row tiles)
+      conv(1, 12, 14, 2, 32, 3, 1, 1, 1, 2),  // gathered, dilation 2 (one copy per tap), 32 columns (8-row tiles)
+      conv(1, 9, 9, 6, 12, 3, 2, 1, 3),  // gathered, groups 3 (2 channels each)
+      conv(2, 15, 13, 16, 16, 3, 1, 1),  // 16 channels: padded copy, base-address rows, 12-row tiles
+      conv(1, 11, 17, 24, 32, 3, 2, 1),  // stride 2, 8-row tiles
   };
   ConvParams asym = conv(1, 8, 10, 24, 40, 3, 2, 0);
   asym.pad_top = 0;
@@ -110,6 +115,10 @@ TEST_CASE("qconv: implicit-GEMM convolutions match the reference on every ISA") 
   asym.pad_bottom = 2;
   asym.pad_right = 1;
   shapes.push_back(asym);
+  ConvParams stem_asym = conv(1, 9, 12, 1, 20, 3, 1, 0);  // gathered with uneven padding
+  stem_asym.pad_top = 2;
+  stem_asym.pad_right = 1;
+  shapes.push_back(stem_asym);
   uint64_t seed = 100;
   for (Isa isa : available_isas()) {
     for (const ConvParams& p : shapes) {
@@ -198,7 +207,8 @@ TEST_CASE("qconv: AMX implicit GEMM on the scalar tile model matches the referen
     const PackedConv pc = pack_conv_weights(p, w.data(), Isa::amx);
     REQUIRE(pc.groups.size() == 1);
     std::vector<uint8_t> pad_row(size_t(p.in_c) + 64, uint8_t(zp));
-    const ConvRows rows = qconv_detail::make_rows(p, x.data(), pad_row.data(), 0);
+    ConvRows rows = qconv_detail::make_rows(p, x.data(), pad_row.data(), 0);  // taps read through pad_row
+    if (pc.gathered) rows.gather_seg = p.in_c;
     GemmJob j;
     j.M = p.batch * p.out_h() * p.out_w();
     j.W = &pc.groups[0];

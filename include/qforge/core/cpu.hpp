@@ -62,6 +62,7 @@ struct CpuFeatures {
   // x86-64 (each flag already requires the OS to save the registers it uses, checked with XGETBV)
   bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avxvnni = false, amx_tile = false, amx_int8 = false;
+  bool avx512vbmi = false;   // byte permutes (table lookups), not an ISA family of its own
   bool amx_granted = false;  // the kernel granted XTILEDATA to this process
   // aarch64
   bool neon = false, dotprod = false, i8mm = false;
@@ -114,6 +115,7 @@ inline CpuFeatures detect() {
   f.avx512bw = f.avx512f && ((ebx7 >> 30) & 1);
   f.avx512vl = f.avx512f && ((ebx7 >> 31) & 1);
   f.avx512vnni = f.avx512f && ((ecx7 >> 11) & 1);
+  f.avx512vbmi = f.avx512bw && ((ecx7 >> 1) & 1);
   f.amx_tile = os_amx && ((edx7 >> 24) & 1);
   f.amx_int8 = os_amx && ((edx7 >> 25) & 1);
   if (max_sub7 >= 1) {

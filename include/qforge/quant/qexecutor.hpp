@@ -22,6 +22,7 @@
 #include <kernels/qconv.hpp>
 #include <kernels/qgemm.hpp>
 #if defined(__x86_64__)
+#include <kernels/x86/avx512vbmi/lut.hpp>
 #include <kernels/x86/avx512vnni/qadd.hpp>
 #endif
 
@@ -880,6 +881,15 @@ class QExecutor {
       const Tensor& t = s[size_t(st.in[k])];
       const int64_t len = t.dim(size_t(ax)) * inner;
       const std::vector<uint8_t>* lut = k < st.in_luts.size() ? &st.in_luts[k] : nullptr;
+#if defined(__x86_64__)
+      if (lut && lut->size() == 256 && t.dtype() == st.in_info[k]->q.dtype && y.dtype() == ov.q.dtype &&
+          (isa_ == Isa::avx512vnni || isa_ == Isa::amx) && cpu_features().avx512vbmi) {
+        kernels::avx512vbmi::lut_rows(static_cast<const uint8_t*>(t.raw()), len, static_cast<uint8_t*>(y.raw()) + off,
+                                      total * inner, outer, len, lut->data());
+        off += len;
+        continue;
+      }
+#endif
       for (int64_t o = 0; o < outer; ++o)
         requant_copy(t, st.in_info[k]->q, y, ov.q, o * len, o * total * inner + off, len, lut);
       off += len;
@@ -935,19 +945,21 @@ class QExecutor {
         using T = decltype(tag);
         const T* xp = x.data<T>();
         T* yp = y.data<T>();
+        const int64_t nc = C;  // a local copy and restrict pointers: byte stores may alias anything else, and
+                               // GCC then re-reads C per byte instead of vectorising the max
         qdetail::for_each_pool_window(w, N, H, W, OH, OW, [&](int64_t o, auto&& taps) {
-          T* py = yp + o * C;
+          T* __restrict py = yp + o * nc;
           bool any = false;
           taps([&](int64_t i) {
-            const T* px = xp + i * C;
+            const T* __restrict px = xp + i * nc;
             if (!any) {
-              std::memcpy(py, px, size_t(C) * sizeof(T));
+              std::memcpy(py, px, size_t(nc) * sizeof(T));
               any = true;
             } else {
-              for (int64_t c = 0; c < C; ++c) py[c] = px[c] > py[c] ? px[c] : py[c];
+              for (int64_t c = 0; c < nc; ++c) py[c] = px[c] > py[c] ? px[c] : py[c];
             }
           });
-          if (!any) std::fill(py, py + C, T(pi.zero_point));
+          if (!any) std::fill(py, py + nc, T(pi.zero_point));
         });
       });
       return Status::Ok();

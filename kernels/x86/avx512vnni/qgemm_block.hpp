@@ -3,7 +3,8 @@
 // Contract: block<TC, S8>(job, m0, m1, p0, p1) computes rows [m0, m1) × panels [p0, p1) of a GemmJob whose
 // weights were packed for Isa::avx512vnni (panels of 64 columns, K in groups of 4 bytes per column), bit for bit
 // what ref::qgemm gives. Register tile: up to 6 rows × 4 zmm (64 columns) of int32 accumulators held over the
-// whole K loop; one 4-byte broadcast of A per row and K step, int8 activations flipped to u8 with XOR 0x80.
+// whole K loop (12 rows × 1 zmm or 8 × 2 when every panel is 16 or 32 columns wide); one 4-byte broadcast of A
+// per row and K step, int8 activations flipped to u8 with XOR 0x80.
 // Row tails use a smaller tile, column tails masked stores; K tails (seg % 4) a zero-extended partial read that
 // never touches bytes past the segment. Batch-1 rows (M = 1) run 4 panels at once (12 independent chains).
 // Functions here carry their own target attribute, so this header compiles without -m flags; they are only
@@ -31,6 +32,8 @@ namespace qforge::kernels::avx512vnni {
 constexpr int kMR = 6;   // rows per register tile
 constexpr int kNV = 4;   // zmm columns per register tile (64 columns = one packed panel)
 constexpr int kGemvPanels = 4;
+constexpr int kTallRows1 = 12;  // rows per tile when every panel is 16 columns wide
+constexpr int kTallRows2 = 8;   // ... 32 columns wide
 
 
 // Epilogue of one vector of 16 columns (n .. n+15, `valid` of them real) of one output row.
@@ -71,12 +74,25 @@ QF_AVX512VNNI_FN int32_t load_partial(const uint8_t* p, int n) {  // n in 1..3, 
   return int32_t(x);
 }
 
-// MR rows × NV zmm columns over the whole K (taps × seg). rows[r·taps + t] = segment t of row r.
-template <int MR, int NV, bool S8, class TC>
-QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, const int8_t* w, int wstep,
+// Where a tile finds segment t of its row r: a table of addresses from GemmJob::rows(), or, for a conv whose
+// windows all lie inside the input, one base address per row plus the shared tap offsets (ConvRows::bases).
+struct TapRows {
+  const uint8_t* const* p;
+  int taps;
+  const uint8_t* at(int r, int t) const { return p[r * taps + t]; }
+};
+struct BaseRows {
+  const uint8_t* const* base;
+  const int64_t* off;
+  const uint8_t* at(int r, int t) const { return base[r] + off[t]; }
+};
+
+// MR rows × NV zmm columns over the whole K (taps × seg).
+template <int MR, int NV, bool S8, class TC, class Rows>
+QF_AVX512VNNI_KERNEL void tile(Rows rows, int taps, int seg, const int8_t* w, int wstep,
                                const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
   __m512i acc[MR][NV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
@@ -84,17 +100,17 @@ QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, co
   const int seg4 = seg & ~3, tail = seg & 3;
   for (int t = 0; t < taps; ++t) {
     const uint8_t* a[MR];
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) a[r] = rows[r * taps + t];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) a[r] = rows.at(r, t);
     if (t + 1 < taps) {  // the next tap's rows are elsewhere in the image: start fetching them now
-#pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[r * taps + t + 1]), _MM_HINT_T0);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows.at(r, t + 1)), _MM_HINT_T0);
     }
     for (int k = 0; k < seg4; k += 4) {
       __m512i b[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) b[v] = _mm512_load_si512(w + 64 * v);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         __m512i av = _mm512_set1_epi32(load4(a[r] + k));
         if constexpr (S8) av = _mm512_xor_si512(av, flip);
@@ -107,7 +123,7 @@ QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, co
       __m512i b[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) b[v] = _mm512_load_si512(w + 64 * v);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         __m512i av = _mm512_set1_epi32(load_partial(a[r] + seg4, tail));
         if constexpr (S8) av = _mm512_xor_si512(av, flip);
@@ -117,7 +133,7 @@ QF_AVX512VNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, co
       w += wstep;
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) store16<TC>(acc[r][v], j, n0 + 16 * v, valid - 16 * v, c + r * ldc + 16 * v);
@@ -129,7 +145,7 @@ template <int P, bool S8, class TC>
 QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, size_t pstride, const GemmJob& j, int n0,
                                 TC* c) {
   __m512i acc[P][kNV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
     for (int v = 0; v < kNV; ++v) acc[p][v] = _mm512_setzero_si512();
@@ -138,7 +154,7 @@ QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, 
   for (int k = 0; k < seg4; k += 4) {
     __m512i av = _mm512_set1_epi32(load4(a + k));
     if constexpr (S8) av = _mm512_xor_si512(av, flip);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
       for (int v = 0; v < kNV; ++v)
@@ -148,39 +164,60 @@ QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, 
   if (tail) {
     __m512i av = _mm512_set1_epi32(load_partial(a + seg4, tail));
     if constexpr (S8) av = _mm512_xor_si512(av, flip);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
       for (int v = 0; v < kNV; ++v)
         acc[p][v] = _mm512_dpbusd_epi32(acc[p][v], av, _mm512_load_si512(w + p * pstride + 64 * v));
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
     for (int v = 0; v < kNV; ++v) store16<TC>(acc[p][v], j, n0 + 16 * kNV * p + 16 * v, 16, c + 16 * kNV * p + 16 * v);
 }
 
-template <int MR, bool S8, class TC>
-QF_AVX512VNNI_FN void tile_nv(int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w, int wstep,
+template <int MR, bool S8, class TC, class Rows>
+QF_AVX512VNNI_FN void tile_nv(int nv, Rows rows, int taps, int seg, const int8_t* w, int wstep,
                               const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
   switch (nv) {
-    case 1: tile<MR, 1, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    case 2: tile<MR, 2, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    case 3: tile<MR, 3, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    default: tile<MR, 4, S8, TC>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 1: tile<MR, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 2: tile<MR, 2, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 3: tile<MR, 3, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    default: tile<MR, 4, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
   }
 }
 
-template <bool S8, class TC>
-QF_AVX512VNNI_FN void tile_any(int mr, int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w,
+// Taller tiles for narrow panels (see block): 7..12 rows × 1 zmm, 7..8 rows × 2 zmm.
+template <bool S8, class TC, class Rows>
+QF_AVX512VNNI_FN void tile_tall(int mr, int nv, Rows rows, int taps, int seg, const int8_t* w,
+                                int wstep, const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
+  if (nv == 1) {
+    switch (mr) {
+      case 7: tile<7, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+      case 8: tile<8, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+      case 9: tile<9, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+      case 10: tile<10, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+      case 11: tile<11, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+      default: tile<12, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    }
+  } else if (mr == 7) {
+    tile<7, 2, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc);
+  } else {
+    tile<8, 2, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc);
+  }
+}
+
+template <bool S8, class TC, class Rows>
+QF_AVX512VNNI_FN void tile_any(int mr, int nv, Rows rows, int taps, int seg, const int8_t* w,
                                int wstep, const GemmJob& j, int n0, int valid, TC* c, int64_t ldc) {
+  if (mr > kMR) return tile_tall<S8, TC, Rows>(mr, nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc);
   switch (mr) {
-    case 1: tile_nv<1, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    case 2: tile_nv<2, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    case 3: tile_nv<3, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    case 4: tile_nv<4, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    case 5: tile_nv<5, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
-    default: tile_nv<6, S8, TC>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 1: tile_nv<1, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 2: tile_nv<2, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 3: tile_nv<3, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 4: tile_nv<4, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    case 5: tile_nv<5, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
+    default: tile_nv<6, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc); break;
   }
 }
 
@@ -201,12 +238,18 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
       gemv_tile<kGemvPanels, S8, TC>(a, seg, W.panel(p), pstride, j, p * nr, c + p * nr);
     for (; p < p1; ++p) {
       const uint8_t* rows[1] = {a};
-      tile_any<S8, TC>(1, W.panel_cols(p) / 16, rows, 1, seg, W.panel(p), W.panel_cols(p) * 4, j, p * nr,
+      tile_any<S8, TC>(1, W.panel_cols(p) / 16, TapRows{rows, 1}, 1, seg, W.panel(p), W.panel_cols(p) * 4, j, p * nr,
                        W.panel_valid(p), c + p * nr, j.ldc);
     }
     return;
   }
-  std::vector<const uint8_t*> rows(size_t(kMR) * size_t(taps));
+  // A 6 × 64 tile keeps 24 accumulator chains in flight; a panel of 16 or 32 columns (small-channel convs) would
+  // keep only 6 or 12, too few to hide vpdpbusd's latency, so such calls take taller row tiles.
+  int max_nv = 0;
+  for (int p = p0; p < p1; ++p) max_nv = std::max(max_nv, W.panel_cols(p) / 16);
+  const int tile_rows = max_nv <= 1 ? kTallRows1 : max_nv == 2 ? kTallRows2 : kMR;
+  std::vector<const uint8_t*> rows(size_t(tile_rows) * size_t(taps));
+  const bool interior = j.conv && j.conv->all_interior();
   // Panel groups of ≤ ~512 KB stay in L2; within a group, row tile outer and panels inner: the tile's A rows stay
   // in L1 while the panels stream from L2, and consecutive tiles store to neighbouring columns of the same rows
   // (not to 4 KB-aliased rows of one column).
@@ -214,14 +257,21 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   const int group = std::max(1, int((512 * 1024) / panel_bytes));
   for (int g0 = p0; g0 < p1; g0 += group) {
     const int g1 = std::min(p1, g0 + group);
-    for (int m = m0; m < m1; m += kMR) {
-      const int mr = m1 - m < kMR ? m1 - m : kMR;
-      j.rows(m, mr, rows.data());
+    for (int m = m0; m < m1; m += tile_rows) {
+      const int mr = m1 - m < tile_rows ? m1 - m : tile_rows;
+      if (interior)
+        j.conv->bases(m, mr, rows.data());
+      else
+        j.rows(m, mr, rows.data());
       for (int p = g0; p < g1; ++p) {
         const int8_t* wp = W.panel(p);
         const int nv = W.panel_cols(p) / 16, valid = W.panel_valid(p), n0 = p * nr;
-        tile_any<S8, TC>(mr, nv, rows.data(), taps, seg, wp, 64 * nv, j, n0, valid, C + int64_t(m) * j.ldc + n0,
-                         j.ldc);
+        TC* c = C + int64_t(m) * j.ldc + n0;
+        if (interior)
+          tile_any<S8, TC>(mr, nv, BaseRows{rows.data(), j.conv->tap_off.data()}, taps, seg, wp, 64 * nv, j, n0,
+                           valid, c, j.ldc);
+        else
+          tile_any<S8, TC>(mr, nv, TapRows{rows.data(), taps}, taps, seg, wp, 64 * nv, j, n0, valid, c, j.ldc);
       }
     }
   }
