@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <kernels/packed_weights.hpp>
@@ -122,12 +123,17 @@ struct ConvRows {
     }
   }
 
+  // Copies of a constant size compile to one or two moves; the stems copy 1-9 bytes per tap or kernel row, so
+  // a library call (or a byte loop) per copy would cost more than the row's multiply-adds.
+  template <size_t... N>
+  static void copy_small(uint8_t* d, const uint8_t* s, size_t n, std::index_sequence<N...>) {
+    ((n == N + 1 ? (std::memcpy(d, s, N + 1), true) : false) || ...);
+  }
   static void copy_bytes(uint8_t* d, const uint8_t* s, size_t n) {
-    if (n <= 16) {
-      for (size_t i = 0; i < n; ++i) d[i] = s[i];  // the 1-3 channel stems: no library call per tap
-    } else {
+    if (n <= 16)
+      copy_small(d, s, n, std::make_index_sequence<16>{});
+    else
       std::memcpy(d, s, n);
-    }
   }
 
   void tap_rows(int m0, int mr, const uint8_t** out) const {
