@@ -127,7 +127,7 @@ struct ConvRows {
   // a library call (or a byte loop) per copy would cost more than the row's multiply-adds.
   template <size_t... N>
   static void copy_small(uint8_t* d, const uint8_t* s, size_t n, std::index_sequence<N...>) {
-    ((n == N + 1 ? (std::memcpy(d, s, N + 1), true) : false) || ...);
+    (void)((n == N + 1 ? (std::memcpy(d, s, N + 1), true) : false) || ...);
   }
   static void copy_bytes(uint8_t* d, const uint8_t* s, size_t n) {
     if (n <= 16)
