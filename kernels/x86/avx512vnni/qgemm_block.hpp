@@ -63,6 +63,34 @@ QF_AVX512VNNI_FN void store16(__m512i acc, const GemmJob& j, int n, int valid, T
   }
 }
 
+// The same epilogue with the column vector's constants already in registers: a tile stores through a uint8_t*
+// (which may alias anything), so store16 would re-read the job's fields and vectors after every store.
+struct EpiConsts {
+  __m512 lo, hi;
+  __m512i zp;
+};
+template <class TC>
+QF_AVX512VNNI_FN void store16_pre(__m512i acc, __m512i cb, __m512 s, const EpiConsts& e, __mmask16 mk, TC* c) {
+  const __mmask16 all = 0xFFFF;
+  const __m512i v = _mm512_add_epi32(acc, cb);
+  if constexpr (std::is_same_v<TC, int32_t>) {
+    _mm512_mask_storeu_epi32(c, mk, v);
+  } else {
+    __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, v), s);
+    if constexpr (std::is_same_v<TC, float>) {
+      _mm512_mask_storeu_ps(c, mk, x);
+    } else {
+      x = _mm512_maskz_max_ps(all, x, e.lo);  // NaN → lo, like the reference
+      x = _mm512_maskz_min_ps(all, x, e.hi);
+      const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, x), e.zp);
+      if constexpr (std::is_same_v<TC, uint8_t>)
+        _mm512_mask_cvtusepi32_storeu_epi8(c, mk, q);
+      else
+        _mm512_mask_cvtsepi32_storeu_epi8(c, mk, q);
+    }
+  }
+}
+
 QF_AVX512VNNI_FN int32_t load4(const uint8_t* p) {
   int32_t x;
   std::memcpy(&x, p, 4);
@@ -133,10 +161,19 @@ QF_AVX512VNNI_KERNEL void tile(Rows rows, int taps, int seg, const int8_t* w, in
       w += wstep;
     }
   }
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
+  // Column vector by column vector: its bias and scale are loaded once for the MR rows.
+  const EpiConsts e{_mm512_set1_ps(j.lo), _mm512_set1_ps(j.hi), _mm512_set1_epi32(j.out_zp)};
+  const int32_t* cbias = j.cbias;
+  const float* scale = j.scale;
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) store16<TC>(acc[r][v], j, n0 + 16 * v, valid - 16 * v, c + r * ldc + 16 * v);
+  for (int v = 0; v < NV; ++v) {
+    const int vv = valid - 16 * v, n = n0 + 16 * v;
+    const __mmask16 mk = vv >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << vv) - 1u);
+    const __m512i cb = _mm512_loadu_si512(cbias + n);
+    const __m512 s = scale ? _mm512_maskz_loadu_ps(mk, scale + n) : _mm512_set1_ps(1.0f);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) store16_pre<TC>(acc[r][v], cb, s, e, mk, c + r * ldc + 16 * v);
+  }
 }
 
 // One row against P full panels (P·64 columns, 4·P independent accumulator chains): the batch-1 path.
