@@ -57,6 +57,22 @@ struct ConvRows {
            (out_h - 1) * stride_h + (kernel_h - 1) * dilation_h < in_h &&
            (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w < in_w;
   }
+  // Whether rows [m0, m0 + mr) are one run: pixels of one output row whose windows all lie inside the input.
+  // Then segment t of row m0 + r is at *base + r·(*step) + tap_off[t] (the depthwise kernels, which read their
+  // input in place, use this for the tiles away from the border).
+  bool run_at(int m0, int mr, const uint8_t** base, int64_t* step) const {
+    if (gather_seg > 0 || tap_off.empty()) return false;
+    const int hw = out_h * out_w;
+    const int b = m0 / hw, rem = m0 - b * hw;
+    const int oh = rem / out_w, ow = rem - oh * out_w;
+    if (ow + mr > out_w) return false;
+    const int ih0 = oh * stride_h - pad_top, iw0 = ow * stride_w - pad_left;
+    const int iw_end = (ow + mr - 1) * stride_w - pad_left + (kernel_w - 1) * dilation_w;
+    if (ih0 < 0 || ih0 + (kernel_h - 1) * dilation_h >= in_h || iw0 < 0 || iw_end >= in_w) return false;
+    *base = x + (int64_t(b) * in_h * in_w + int64_t(ih0) * in_w + iw0) * pixel_stride;
+    *step = int64_t(stride_w) * pixel_stride;
+    return true;
+  }
   void bases(int m0, int mr, const uint8_t** out) const {
     const int hw = out_h * out_w;
     int b = m0 / hw, rem = m0 - b * hw;

@@ -1,7 +1,7 @@
 // kernels/qconv.hpp — int8 NHWC convolution: weights packed once per ISA, then run as an implicit GEMM (the
-// kernels read the input through tap addresses: no im2col copy; a padded conv first copies its input with the
-// padding made explicit, so that every window lies inside it, and a conv of ≤ 3 channels per tap copies each
-// row's taps into one K segment) or, for depthwise convolutions, by a dedicated depthwise kernel.
+// kernels read the input through tap addresses: no im2col copy; a conv of ≤ 3 channels per tap copies each row's
+// taps into one K segment) or, for depthwise convolutions, by a dedicated depthwise kernel. A padded implicit-GEMM
+// conv first copies its input with the padding made explicit, so that every window lies inside it.
 //
 // Contract: qconv2d_nhwc(p, x, x_zp, packed, ep, y) gives bit for bit ref::qconv2d_nhwc(p, x, x_zp, w, ep, y)
 // (kernels/ref/qconv_ref.hpp) for the weights w that pack_conv_weights(p, w, isa) was given, on every ISA and
@@ -251,6 +251,7 @@ void qconv2d_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const PackedCo
   if (pc.depthwise) {
     const int C = p.in_c;
     std::vector<uint8_t> pad_row(size_t(C) + 64, zp_byte);
+    // Read in place: at 9 multiply-adds per input byte, a padded copy would cost more than it saves.
     const ConvRows rows = qconv_detail::make_rows(p, xb, pad_row.data(), 0);
     // Kernels that flip int8 activations to u8 (XOR 0x80) see zero point x_zp + 128.
     const int32_t zp = (S8 && pc.dw == DwLayout::x64) ? x_zp + 128 : x_zp;

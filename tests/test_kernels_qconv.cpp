@@ -138,6 +138,7 @@ TEST_CASE("qconv: depthwise convolutions match the reference on every ISA") {
   shapes.push_back(conv(2, 9, 8, 96, 96, 3, 2, 1, 96));  // stride 2, batch 2
   shapes.push_back(conv(1, 11, 11, 72, 72, 5, 1, 2, 72));  // 5×5
   shapes.push_back(conv(1, 8, 8, 40, 40, 3, 1, 2, 40, 2)); // dilation 2
+  shapes.push_back(conv(2, 8, 9, 48, 48, 3, 1, 0, 48));    // no padding: read in place, base addresses
   ConvParams asym = conv(1, 6, 9, 64, 64, 3, 2, 0, 64);
   asym.pad_bottom = 1;
   asym.pad_right = 1;

@@ -80,9 +80,9 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
 }
 
 // acc[r][q] += one group of NT (2..4) taps of pixel r, interleaved as in the header comment.
-template <int MR, int NT, bool S8>
-QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], const uint8_t* const* rows, int taps, int t, int c0,
-                               bool masked, __mmask64 mk, const int8_t* w) {
+template <int MR, int NT, bool S8, class Rows>
+QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], Rows rows, int t, int c0, bool masked, __mmask64 mk,
+                               const int8_t* w) {
   const __m512i flip = _mm512_set1_epi32(int32_t(0x80808080u));
   __m512i wv[4];
 #pragma GCC unroll 4
@@ -93,7 +93,7 @@ QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], const uint8_t* const* rows
 #pragma GCC unroll 4
     for (int s = 0; s < 4; ++s) {
       if (s < NT) {
-        const uint8_t* p = rows[r * taps + t + s] + c0;
+        const uint8_t* p = rows.at(r, t + s) + c0;
         x[s] = masked ? _mm512_maskz_loadu_epi8(mk, p) : _mm512_loadu_si512(p);
         if constexpr (S8) x[s] = _mm512_xor_si512(x[s], flip);
       } else {
@@ -109,10 +109,11 @@ QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], const uint8_t* const* rows
   }
 }
 
-// MR output pixels × one 64-channel block over all taps. rows[r·taps + t] = tap t of pixel r (channel 0).
-// `masked`: the last block of the row — loads are masked to the block's real channels.
-template <int MR, bool S8, class TC>
-QF_AVX512VNNI_KERNEL void dw_tile(const uint8_t* const* rows, int taps, int c0, int valid, bool masked,
+// MR output pixels × one 64-channel block over all taps. rows.at(r, t) = tap t of pixel r (channel 0), a
+// TapRows or RunRows (qgemm_block.hpp). `masked`: the last block of the row — loads are masked to the block's
+// real channels.
+template <int MR, bool S8, class TC, class Rows>
+QF_AVX512VNNI_KERNEL void dw_tile(Rows rows, int taps, int c0, int valid, bool masked,
                                   const int8_t* w, const int32_t* cb, const float* sc, const DwJob& j, TC* y,
                                   int64_t ystride) {
   __m512i acc[MR][4];
@@ -124,15 +125,15 @@ QF_AVX512VNNI_KERNEL void dw_tile(const uint8_t* const* rows, int taps, int c0, 
   const __mmask64 mk = valid >= 64 ? ~__mmask64(0) : (__mmask64(1) << valid) - 1;
   int t = 0;
   for (; t + 4 <= taps; t += 4) {  // full groups of 4 taps
-    dw_group<MR, 4, S8>(acc, rows, taps, t, c0, masked, mk, w);
+    dw_group<MR, 4, S8, Rows>(acc, rows, t, c0, masked, mk, w);
     w += 4 * 64;
   }
   if (taps - t == 3) {  // a last group of 2 or 3 taps is padded with zero rows
-    dw_group<MR, 3, S8>(acc, rows, taps, t, c0, masked, mk, w);
+    dw_group<MR, 3, S8, Rows>(acc, rows, t, c0, masked, mk, w);
     w += 4 * 64;
     t += 3;
   } else if (taps - t == 2) {
-    dw_group<MR, 2, S8>(acc, rows, taps, t, c0, masked, mk, w);
+    dw_group<MR, 2, S8, Rows>(acc, rows, t, c0, masked, mk, w);
     w += 4 * 64;
     t += 2;
   }
@@ -149,7 +150,7 @@ QF_AVX512VNNI_KERNEL void dw_tile(const uint8_t* const* rows, int taps, int c0, 
     }
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
-      const uint8_t* p = rows[r * taps + t] + c0;
+      const uint8_t* p = rows.at(r, t) + c0;
       __m512i x = masked ? _mm512_maskz_loadu_epi8(mk, p) : _mm512_loadu_si512(p);
       if constexpr (S8) x = _mm512_xor_si512(x, flip);
 #pragma GCC unroll 4
@@ -158,6 +159,17 @@ QF_AVX512VNNI_KERNEL void dw_tile(const uint8_t* const* rows, int taps, int c0, 
   }
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r) dw_store<TC>(acc[r], cb, sc, j, valid, y + r * ystride);
+}
+
+template <bool S8, class TC, class Rows>
+QF_AVX512VNNI_FN void dw_tile_rows(int mr, Rows rows, int taps, int c0, int valid, bool masked, const int8_t* w,
+                                   const int32_t* cb, const float* sc, const DwJob& j, TC* y, int64_t ystride) {
+  switch (mr) {
+    case 1: dw_tile<1, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
+    case 2: dw_tile<2, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
+    case 3: dw_tile<3, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
+    default: dw_tile<4, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
+  }
 }
 
 // Output pixels [m0, m1) of the job.
@@ -183,7 +195,10 @@ QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
   const size_t wblk = size_t(dw_groups(taps)) * 4 * 64;
   for (int m = m0; m < m1; m += kDwPixels) {
     const int mr = m1 - m < kDwPixels ? m1 - m : kDwPixels;
-    j.conv->rows(m, mr, rows.data());
+    // Tiles of neighbouring interior windows compute their tap addresses; the others read a table.
+    RunRows run{nullptr, 0, j.conv->tap_off.data()};
+    const bool is_run = j.conv->run_at(m, mr, &run.base, &run.step);
+    if (!is_run) j.conv->rows(m, mr, rows.data());
     for (int b = 0; b < nblk; ++b) {
       const int c0 = b * kDwBlock, valid = C - c0 < kDwBlock ? C - c0 : kDwBlock;
       const bool masked = b == nblk - 1;
@@ -191,12 +206,10 @@ QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
       const int32_t* cbb = cb.data() + size_t(b) * kDwBlock;
       const float* scb = sc.data() + size_t(b) * kDwBlock;
       TC* y = Y + int64_t(m) * C + c0;
-      switch (mr) {
-        case 1: dw_tile<1, S8, TC>(rows.data(), taps, c0, valid, masked, w, cbb, scb, j, y, C); break;
-        case 2: dw_tile<2, S8, TC>(rows.data(), taps, c0, valid, masked, w, cbb, scb, j, y, C); break;
-        case 3: dw_tile<3, S8, TC>(rows.data(), taps, c0, valid, masked, w, cbb, scb, j, y, C); break;
-        default: dw_tile<4, S8, TC>(rows.data(), taps, c0, valid, masked, w, cbb, scb, j, y, C); break;
-      }
+      if (is_run)
+        dw_tile_rows<S8, TC>(mr, run, taps, c0, valid, masked, w, cbb, scb, j, y, C);
+      else
+        dw_tile_rows<S8, TC>(mr, TapRows{rows.data(), taps}, taps, c0, valid, masked, w, cbb, scb, j, y, C);
     }
   }
 }

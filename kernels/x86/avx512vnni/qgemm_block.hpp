@@ -114,6 +114,12 @@ struct BaseRows {
   const int64_t* off;
   const uint8_t* at(int r, int t) const { return base[r] + off[t]; }
 };
+struct RunRows {  // neighbouring windows of one output row (ConvRows::run_at)
+  const uint8_t* base;
+  int64_t step;
+  const int64_t* off;
+  const uint8_t* at(int r, int t) const { return base + r * step + off[t]; }
+};
 
 // MR rows × NV zmm columns over the whole K (taps × seg).
 template <int MR, int NV, bool S8, class TC, class Rows>
