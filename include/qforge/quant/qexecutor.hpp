@@ -833,26 +833,37 @@ class QExecutor {
     return Status::Ok();
   }
 
-  // Requantizes `src` (params pi) into `dst` at element offset; identity copy when params are equal.
-  static void requant_copy(const Tensor& src, const QParams& pi, Tensor& dst, const QParams& po, int64_t src_off,
-                           int64_t dst_off, int64_t count, const std::vector<uint8_t>* lut = nullptr) {
+  // Requantizes `rows` runs of `count` elements of `src` (params pi; run r at src_off + r·src_stride) into `dst`
+  // (run r at dst_off + r·dst_stride): through the 256-entry table when one is given (VBMI byte permutes on
+  // AVX-512), an identity copy when the parameters are equal, else element by element.
+  void requant_rows(const Tensor& src, const QParams& pi, Tensor& dst, const QParams& po, int64_t src_off,
+                    int64_t src_stride, int64_t dst_off, int64_t dst_stride, int64_t rows, int64_t count,
+                    const std::vector<uint8_t>* lut) const {
+    const uint8_t* s = static_cast<const uint8_t*>(src.raw()) + src_off;
+    uint8_t* d = static_cast<uint8_t*>(dst.raw()) + dst_off;
     if (lut && !lut->empty() && src.dtype() == pi.dtype && dst.dtype() == po.dtype) {
-      const uint8_t* s = static_cast<const uint8_t*>(src.raw()) + src_off;
-      uint8_t* d = static_cast<uint8_t*>(dst.raw()) + dst_off;
       const uint8_t* t = lut->data();
-      for (int64_t i = 0; i < count; ++i) d[i] = t[s[i]];
+#if defined(__x86_64__)
+      if ((isa_ == Isa::avx512vnni || isa_ == Isa::amx) && cpu_features().avx512vbmi) {
+        kernels::avx512vbmi::lut_rows(s, src_stride, d, dst_stride, rows, count, t);
+        return;
+      }
+#endif
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < count; ++i) d[r * dst_stride + i] = t[s[r * src_stride + i]];
       return;
     }
     if (pi == po) {
-      std::memcpy(static_cast<uint8_t*>(dst.raw()) + dst_off, static_cast<const uint8_t*>(src.raw()) + src_off,
-                  size_t(count));
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(d + r * dst_stride, s + r * src_stride, size_t(count));
       return;
     }
-    const float r = pi.scale / po.scale;
-    for (int64_t i = 0; i < count; ++i)
-      qdetail::store_q(dst, dst_off + i,
-                       qdetail::clamp_round(float(qdetail::get_q(src, src_off + i) - pi.zero_point) * r, po.zero_point,
-                                            po.qmin, po.qmax));
+    const float ratio = pi.scale / po.scale;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < count; ++i)
+        qdetail::store_q(dst, dst_off + r * dst_stride + i,
+                         qdetail::clamp_round(float(qdetail::get_q(src, src_off + r * src_stride + i) - pi.zero_point) *
+                                                  ratio,
+                                              po.zero_point, po.qmin, po.qmax));
   }
 
   Status run_concat(const Step& st, const std::vector<Tensor>& s, Tensor& y) const {
@@ -881,17 +892,7 @@ class QExecutor {
       const Tensor& t = s[size_t(st.in[k])];
       const int64_t len = t.dim(size_t(ax)) * inner;
       const std::vector<uint8_t>* lut = k < st.in_luts.size() ? &st.in_luts[k] : nullptr;
-#if defined(__x86_64__)
-      if (lut && lut->size() == 256 && t.dtype() == st.in_info[k]->q.dtype && y.dtype() == ov.q.dtype &&
-          (isa_ == Isa::avx512vnni || isa_ == Isa::amx) && cpu_features().avx512vbmi) {
-        kernels::avx512vbmi::lut_rows(static_cast<const uint8_t*>(t.raw()), len, static_cast<uint8_t*>(y.raw()) + off,
-                                      total * inner, outer, len, lut->data());
-        off += len;
-        continue;
-      }
-#endif
-      for (int64_t o = 0; o < outer; ++o)
-        requant_copy(t, st.in_info[k]->q, y, ov.q, o * len, o * total * inner + off, len, lut);
+      requant_rows(t, st.in_info[k]->q, y, ov.q, 0, len, off, total * inner, outer, len, lut);
       off += len;
     }
     return Status::Ok();

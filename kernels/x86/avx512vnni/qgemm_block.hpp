@@ -36,41 +36,18 @@ constexpr int kTallRows1 = 12;  // rows per tile when every panel is 16 columns 
 constexpr int kTallRows2 = 8;   // ... 32 columns wide
 
 
-// Epilogue of one vector of 16 columns (n .. n+15, `valid` of them real) of one output row.
-template <class TC>
-QF_AVX512VNNI_FN void store16(__m512i acc, const GemmJob& j, int n, int valid, TC* c) {
-  // The maskz forms with an all-ones mask are the plain instructions; GCC 12's unmasked cvt/min/max intrinsics
-  // use _mm512_undefined_*() and trip -Wuninitialized in user builds.
-  const __mmask16 all = 0xFFFF;
-  const __mmask16 mk = valid >= 16 ? all : __mmask16((1u << valid) - 1u);
-  const __m512i v = _mm512_add_epi32(acc, _mm512_loadu_si512(j.cbias + n));
-  if constexpr (std::is_same_v<TC, int32_t>) {
-    _mm512_mask_storeu_epi32(c, mk, v);
-  } else {
-    const __m512 s = j.scale ? _mm512_maskz_loadu_ps(mk, j.scale + n) : _mm512_set1_ps(1.0f);
-    __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, v), s);
-    if constexpr (std::is_same_v<TC, float>) {
-      _mm512_mask_storeu_ps(c, mk, x);
-    } else {
-      x = _mm512_maskz_max_ps(all, x, _mm512_set1_ps(j.lo));  // NaN → lo, like the reference
-      x = _mm512_maskz_min_ps(all, x, _mm512_set1_ps(j.hi));
-      const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, x), _mm512_set1_epi32(j.out_zp));
-      if constexpr (std::is_same_v<TC, uint8_t>)
-        _mm512_mask_cvtusepi32_storeu_epi8(c, mk, q);
-      else
-        _mm512_mask_cvtsepi32_storeu_epi8(c, mk, q);
-    }
-  }
-}
-
-// The same epilogue with the column vector's constants already in registers: a tile stores through a uint8_t*
-// (which may alias anything), so store16 would re-read the job's fields and vectors after every store.
+// Epilogue of one vector of 16 columns: adds the folded bias cb, scales by s, and for 8-bit outputs clamps to
+// [e.lo, e.hi], rounds and adds the zero point; stores the lanes of mask mk. A tile loads cb and s once per
+// column vector and calls this for each of its rows (stores through a uint8_t* may alias anything, so a helper
+// reading them from the job would re-read them after every store).
 struct EpiConsts {
   __m512 lo, hi;
   __m512i zp;
 };
 template <class TC>
 QF_AVX512VNNI_FN void store16_pre(__m512i acc, __m512i cb, __m512 s, const EpiConsts& e, __mmask16 mk, TC* c) {
+  // The maskz forms with an all-ones mask are the plain instructions; GCC 12's unmasked cvt/min/max intrinsics
+  // use _mm512_undefined_*() and trip -Wuninitialized in user builds.
   const __mmask16 all = 0xFFFF;
   const __m512i v = _mm512_add_epi32(acc, cb);
   if constexpr (std::is_same_v<TC, int32_t>) {
@@ -89,6 +66,21 @@ QF_AVX512VNNI_FN void store16_pre(__m512i acc, __m512i cb, __m512 s, const EpiCo
         _mm512_mask_cvtsepi32_storeu_epi8(c, mk, q);
     }
   }
+}
+
+QF_AVX512VNNI_FN EpiConsts epi_consts(const GemmJob& j) {
+  return {_mm512_set1_ps(j.lo), _mm512_set1_ps(j.hi), _mm512_set1_epi32(j.out_zp)};
+}
+QF_AVX512VNNI_FN __mmask16 lanes(int valid) {
+  return valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
+}
+
+// The epilogue of columns n .. n+15 (`valid` of them real) of one output row, constants read from the job.
+template <class TC>
+QF_AVX512VNNI_FN void store16(__m512i acc, const GemmJob& j, int n, int valid, TC* c) {
+  const __mmask16 mk = lanes(valid);
+  const __m512 s = j.scale ? _mm512_maskz_loadu_ps(mk, j.scale + n) : _mm512_set1_ps(1.0f);
+  store16_pre<TC>(acc, _mm512_loadu_si512(j.cbias + n), s, epi_consts(j), mk, c);
 }
 
 QF_AVX512VNNI_FN int32_t load4(const uint8_t* p) {
@@ -168,13 +160,13 @@ QF_AVX512VNNI_KERNEL void tile(Rows rows, int taps, int seg, const int8_t* w, in
     }
   }
   // Column vector by column vector: its bias and scale are loaded once for the MR rows.
-  const EpiConsts e{_mm512_set1_ps(j.lo), _mm512_set1_ps(j.hi), _mm512_set1_epi32(j.out_zp)};
+  const EpiConsts e = epi_consts(j);
   const int32_t* cbias = j.cbias;
   const float* scale = j.scale;
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    const int vv = valid - 16 * v, n = n0 + 16 * v;
-    const __mmask16 mk = vv >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << vv) - 1u);
+    const int n = n0 + 16 * v;
+    const __mmask16 mk = lanes(valid - 16 * v);
     const __m512i cb = _mm512_loadu_si512(cbias + n);
     const __m512 s = scale ? _mm512_maskz_loadu_ps(mk, scale + n) : _mm512_set1_ps(1.0f);
 #pragma GCC unroll 16
