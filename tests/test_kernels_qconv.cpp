@@ -136,6 +136,13 @@ TEST_CASE("qconv: depthwise convolutions match the reference on every ISA") {
   for (int C : {1, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 130, 200})
     shapes.push_back(conv(1, 7, 6, C, C, 3, 1, 1, C));
   shapes.push_back(conv(2, 9, 8, 96, 96, 3, 2, 1, 96));  // stride 2, batch 2
+  // Half last blocks (≤ 32 channels, two pixels per register row): odd pixel counts, rows wide enough for
+  // 8-pixel interior runs, a row's end inside a pair, stride 2.
+  for (int C : {24, 32, 160}) {
+    shapes.push_back(conv(1, 7, 7, C, C, 3, 1, 1, C));      // 49 pixels
+    shapes.push_back(conv(1, 5, 21, C, C, 3, 1, 1, C));     // rows of 21
+    shapes.push_back(conv(1, 11, 11, C, C, 3, 2, 1, C));    // 6×6 out
+  }
   shapes.push_back(conv(1, 11, 11, 72, 72, 5, 1, 2, 72));  // 5×5
   shapes.push_back(conv(1, 8, 8, 40, 40, 3, 1, 2, 40, 2)); // dilation 2
   shapes.push_back(conv(2, 8, 9, 48, 48, 3, 1, 0, 48));    // no padding: read in place, base addresses

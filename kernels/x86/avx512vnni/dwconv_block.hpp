@@ -6,6 +6,9 @@
 // A single leftover tap (3×3 = 4 + 4 + 1) is spread with one vpshufb per q instead (byte 0 of each lane).
 // Per pixel and 64 channels of a 3×3 conv: 9 loads, 20 shuffles, 12 vpdpbusd. The epilogue works in that lane
 // order (per-channel constants permuted the same way) and a 4×4 dword transpose restores channel order.
+// Half blocks: when the last block holds ≤ 32 channels (C = 32, 96, 144, …) a register row carries two pixels,
+// channels in the low 256 bits and the next pixel's in the high 256 bits, against weights and per-channel
+// constants repeated in both halves: no lane is idle and the tile covers 8 pixels.
 // Zero point: Σ_t (x − zp)·w = Σ_t x·w − zp·Σ_t w, the second term folded into the per-channel bias; padding taps
 // read a row of zero-point bytes. int8 activations are flipped to u8 with XOR 0x80 (zp + 128).
 //
@@ -34,9 +37,10 @@ constexpr int kDwBlock = 64;   // channels per block
 constexpr int dw_groups(int taps) { return (taps + 3) / 4; }
 
 // 64 results of one pixel and block (accumulator q lane 4L + i = channel 16L + 4q + i) in channel order.
-template <class TC>
+// Paired rows (y2 set, valid ≤ 32): lane channels 0..31 go to y, 32..63 to y2; y2 == y skips the second pixel.
+template <class TC, bool PAIR = false>
 QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const float* sc, const DwJob& j, int valid,
-                               TC* y) {
+                               TC* y, TC* y2 = nullptr) {
   const __mmask16 all = 0xFFFF;
   if constexpr (std::is_same_v<TC, uint8_t> || std::is_same_v<TC, int8_t>) {
     __m128i q[4];
@@ -53,7 +57,16 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
     const __m128i c = _mm_unpackhi_epi32(q[0], q[1]), d = _mm_unpackhi_epi32(q[2], q[3]);
     __m128i o[4] = {_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b), _mm_unpacklo_epi64(c, d),
                     _mm_unpackhi_epi64(c, d)};
-    if (valid == 64) {
+    if constexpr (PAIR) {
+      const __mmask16 m0 = valid >= 16 ? all : __mmask16((1u << valid) - 1u);
+      const __mmask16 m1 = valid >= 32 ? all : valid <= 16 ? __mmask16(0) : __mmask16((1u << (valid - 16)) - 1u);
+      _mm_mask_storeu_epi8(y, m0, o[0]);
+      _mm_mask_storeu_epi8(y + 16, m1, o[1]);
+      if (y2 != y) {
+        _mm_mask_storeu_epi8(y2, m0, o[2]);
+        _mm_mask_storeu_epi8(y2 + 16, m1, o[3]);
+      }
+    } else if (valid == 64) {
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 16 * k), o[k]);
     } else {
@@ -76,12 +89,33 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
         _mm512_store_ps(tmp[jj], _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, v), _mm512_loadu_ps(sc + 16 * jj)));
     }
     for (int ch = 0; ch < valid; ++ch) y[ch] = tmp[(ch >> 2) & 3][4 * (ch >> 4) + (ch & 3)];
+    if (PAIR && y2 != y)
+      for (int ch = 0; ch < valid; ++ch) y2[ch] = tmp[(ch >> 2) & 3][4 * ((ch + 32) >> 4) + (ch & 3)];
   }
 }
 
-// acc[r][q] += one group of NT (2..4) taps of pixel r, interleaved as in the header comment.
-template <int MR, int NT, bool S8, class Rows>
-QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], Rows rows, int t, int c0, bool masked, __mmask64 mk,
+// The 64 bytes register row r reads for tap t: pixel r's channels c0.. (masked to the block's valid ones), or for
+// PAIR pixel 2r's ≤ 32 channels low and pixel 2r + 1's high (pixel 2r again when 2r + 1 == npix, an odd tail).
+template <bool PAIR, class Rows>
+QF_AVX512VNNI_FN __m512i dw_load(Rows rows, int r, int t, int c0, bool masked, __mmask64 mk, int npix) {
+  if constexpr (PAIR) {
+    const uint8_t* a = rows.at(2 * r, t) + c0;
+    const uint8_t* b = rows.at(2 * r + 1 < npix ? 2 * r + 1 : 2 * r, t) + c0;
+    const __mmask32 m = __mmask32(mk);
+    const __m256i lo = masked ? _mm256_maskz_loadu_epi8(m, a) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+    const __m256i hi = masked ? _mm256_maskz_loadu_epi8(m, b) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+    // Masked broadcasts rather than insert/cast, whose undefined upper half GCC 12 flags as uninitialised.
+    return _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0x0F, lo), 0xF0, hi);
+  } else {
+    (void)npix;
+    const uint8_t* p = rows.at(r, t) + c0;
+    return masked ? _mm512_maskz_loadu_epi8(mk, p) : _mm512_loadu_si512(p);
+  }
+}
+
+// acc[r][q] += one group of NT (2..4) taps of register row r, interleaved as in the header comment.
+template <int MR, int NT, bool S8, bool PAIR, class Rows>
+QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], Rows rows, int t, int c0, bool masked, __mmask64 mk, int npix,
                                const int8_t* w) {
   const __m512i flip = _mm512_set1_epi32(int32_t(0x80808080u));
   __m512i wv[4];
@@ -93,8 +127,7 @@ QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], Rows rows, int t, int c0, 
 #pragma GCC unroll 4
     for (int s = 0; s < 4; ++s) {
       if (s < NT) {
-        const uint8_t* p = rows.at(r, t + s) + c0;
-        x[s] = masked ? _mm512_maskz_loadu_epi8(mk, p) : _mm512_loadu_si512(p);
+        x[s] = dw_load<PAIR>(rows, r, t + s, c0, masked, mk, npix);
         if constexpr (S8) x[s] = _mm512_xor_si512(x[s], flip);
       } else {
         x[s] = _mm512_setzero_si512();
@@ -109,13 +142,13 @@ QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], Rows rows, int t, int c0, 
   }
 }
 
-// MR output pixels × one 64-channel block over all taps. rows.at(r, t) = tap t of pixel r (channel 0), a
-// TapRows or RunRows (qgemm_block.hpp). `masked`: the last block of the row — loads are masked to the block's
-// real channels.
-template <int MR, bool S8, class TC, class Rows>
+// MR register rows × one 64-channel block over all taps: MR output pixels, or for PAIR npix ≤ 2·MR pixels two
+// to a row (a half block). rows.at(p, t) = tap t of pixel p (channel 0), a TapRows or RunRows (qgemm_block.hpp).
+// `masked`: the last block of the row — loads are masked to the block's real channels.
+template <int MR, bool S8, class TC, bool PAIR, class Rows>
 QF_AVX512VNNI_KERNEL void dw_tile(Rows rows, int taps, int c0, int valid, bool masked,
                                   const int8_t* w, const int32_t* cb, const float* sc, const DwJob& j, TC* y,
-                                  int64_t ystride) {
+                                  int64_t ystride, int npix) {
   __m512i acc[MR][4];
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r)
@@ -125,15 +158,15 @@ QF_AVX512VNNI_KERNEL void dw_tile(Rows rows, int taps, int c0, int valid, bool m
   const __mmask64 mk = valid >= 64 ? ~__mmask64(0) : (__mmask64(1) << valid) - 1;
   int t = 0;
   for (; t + 4 <= taps; t += 4) {  // full groups of 4 taps
-    dw_group<MR, 4, S8, Rows>(acc, rows, t, c0, masked, mk, w);
+    dw_group<MR, 4, S8, PAIR, Rows>(acc, rows, t, c0, masked, mk, npix, w);
     w += 4 * 64;
   }
   if (taps - t == 3) {  // a last group of 2 or 3 taps is padded with zero rows
-    dw_group<MR, 3, S8, Rows>(acc, rows, t, c0, masked, mk, w);
+    dw_group<MR, 3, S8, PAIR, Rows>(acc, rows, t, c0, masked, mk, npix, w);
     w += 4 * 64;
     t += 3;
   } else if (taps - t == 2) {
-    dw_group<MR, 2, S8, Rows>(acc, rows, t, c0, masked, mk, w);
+    dw_group<MR, 2, S8, PAIR, Rows>(acc, rows, t, c0, masked, mk, npix, w);
     w += 4 * 64;
     t += 2;
   }
@@ -150,25 +183,33 @@ QF_AVX512VNNI_KERNEL void dw_tile(Rows rows, int taps, int c0, int valid, bool m
     }
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
-      const uint8_t* p = rows.at(r, t) + c0;
-      __m512i x = masked ? _mm512_maskz_loadu_epi8(mk, p) : _mm512_loadu_si512(p);
+      __m512i x = dw_load<PAIR>(rows, r, t, c0, masked, mk, npix);
       if constexpr (S8) x = _mm512_xor_si512(x, flip);
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], _mm512_shuffle_epi8(x, sh[q]), wv[q]);
     }
   }
 #pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) dw_store<TC>(acc[r], cb, sc, j, valid, y + r * ystride);
+  for (int r = 0; r < MR; ++r) {
+    if constexpr (PAIR) {
+      TC* ya = y + 2 * r * ystride;
+      dw_store<TC, true>(acc[r], cb, sc, j, valid, ya, 2 * r + 1 < npix ? ya + ystride : ya);
+    } else {
+      dw_store<TC>(acc[r], cb, sc, j, valid, y + r * ystride);
+    }
+  }
 }
 
-template <bool S8, class TC, class Rows>
+// mr register rows (1..4) of npix pixels: npix = mr, or for PAIR 2·mr − 1 or 2·mr.
+template <bool S8, class TC, bool PAIR, class Rows>
 QF_AVX512VNNI_FN void dw_tile_rows(int mr, Rows rows, int taps, int c0, int valid, bool masked, const int8_t* w,
-                                   const int32_t* cb, const float* sc, const DwJob& j, TC* y, int64_t ystride) {
+                                   const int32_t* cb, const float* sc, const DwJob& j, TC* y, int64_t ystride,
+                                   int npix) {
   switch (mr) {
-    case 1: dw_tile<1, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
-    case 2: dw_tile<2, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
-    case 3: dw_tile<3, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
-    default: dw_tile<4, S8, TC, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride); break;
+    case 1: dw_tile<1, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
+    case 2: dw_tile<2, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
+    case 3: dw_tile<3, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
+    default: dw_tile<4, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
   }
 }
 
@@ -177,39 +218,75 @@ template <class TC, bool S8>
 QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
   const int C = j.C, taps = j.conv->kernel_h * j.conv->kernel_w;
   const int nblk = (C + kDwBlock - 1) / kDwBlock;
-  // Per-channel constants in the accumulator order: entry blk·64 + 16q + 4L + i is channel blk·64 + 16L + 4q + i.
+  const int tail = C - (nblk - 1) * kDwBlock;  // channels of the last block
+  const bool half = tail <= kDwBlock / 2;      // the last block runs two pixels to a register row
+  const int nsingle = half ? nblk - 1 : nblk;  // blocks run one pixel to a row
+  const size_t wblk = size_t(dw_groups(taps)) * 4 * 64;
+  // Per-channel constants in the accumulator order: entry blk·64 + 16q + 4L + i is channel blk·64 + 16L + 4q + i;
+  // in a half block lane channel 32 + k is channel k again (the second pixel). Its weights are repeated likewise:
+  // bytes 32..63 of each packed vector ← bytes 0..31 (lanes L = 2, 3 ← L = 0, 1).
   std::vector<int32_t> cb(size_t(nblk) * kDwBlock, 0);
   std::vector<float> sc(size_t(nblk) * kDwBlock, 1.0f);
   for (int b = 0; b < nblk; ++b)
     for (int q = 0; q < 4; ++q)
       for (int L = 0; L < 4; ++L)
         for (int i = 0; i < 4; ++i) {
-          const int ch = b * kDwBlock + 16 * L + 4 * q + i;
+          const int lane_ch = 16 * (half && b == nblk - 1 ? L & 1 : L) + 4 * q + i;
+          const int ch = b * kDwBlock + lane_ch;
           if (ch >= C) continue;
           const size_t e = size_t(b) * kDwBlock + 16 * q + 4 * L + i;
           cb[e] = j.cbias[ch];
           if (j.scale) sc[e] = j.scale[ch];
         }
+  struct alignas(64) Vec64 { int8_t b[64]; };  // one packed weight vector (aligned loads)
+  std::vector<Vec64> wpair;
+  if (half) {
+    wpair.resize(wblk / 64);
+    int8_t* d = reinterpret_cast<int8_t*>(wpair.data());
+    std::memcpy(d, j.w + size_t(nblk - 1) * wblk, wblk);
+    for (size_t v = 0; v < wblk; v += 64) std::memcpy(d + v + 32, d + v, 32);
+  }
   TC* Y = static_cast<TC*>(j.y);
-  std::vector<const uint8_t*> rows(size_t(kDwPixels) * size_t(taps));
-  const size_t wblk = size_t(dw_groups(taps)) * 4 * 64;
-  for (int m = m0; m < m1; m += kDwPixels) {
-    const int mr = m1 - m < kDwPixels ? m1 - m : kDwPixels;
-    // Tiles of neighbouring interior windows compute their tap addresses; the others read a table.
-    RunRows run{nullptr, 0, j.conv->tap_off.data()};
-    const bool is_run = j.conv->run_at(m, mr, &run.base, &run.step);
-    if (!is_run) j.conv->rows(m, mr, rows.data());
-    for (int b = 0; b < nblk; ++b) {
-      const int c0 = b * kDwBlock, valid = C - c0 < kDwBlock ? C - c0 : kDwBlock;
-      const bool masked = b == nblk - 1;
-      const int8_t* w = j.w + size_t(b) * wblk;
-      const int32_t* cbb = cb.data() + size_t(b) * kDwBlock;
-      const float* scb = sc.data() + size_t(b) * kDwBlock;
+  constexpr int kChunk = 2 * kDwPixels;  // pixels per step: two single tiles, one paired tile
+  std::vector<const uint8_t*> rows(size_t(kChunk) * size_t(taps));
+  for (int m = m0; m < m1; m += kChunk) {
+    const int chunk = m1 - m < kChunk ? m1 - m : kChunk;
+    for (int s = 0; s < chunk && nsingle > 0; s += kDwPixels) {
+      const int ms = m + s, mr = chunk - s < kDwPixels ? chunk - s : kDwPixels;
+      // Tiles of neighbouring interior windows compute their tap addresses; the others read a table.
+      RunRows run{nullptr, 0, j.conv->tap_off.data()};
+      const bool is_run = j.conv->run_at(ms, mr, &run.base, &run.step);
+      if (!is_run) j.conv->rows(ms, mr, rows.data());
+      for (int b = 0; b < nsingle; ++b) {
+        const int c0 = b * kDwBlock, valid = C - c0 < kDwBlock ? C - c0 : kDwBlock;
+        const bool masked = b == nblk - 1;
+        const int8_t* w = j.w + size_t(b) * wblk;
+        const int32_t* cbb = cb.data() + size_t(b) * kDwBlock;
+        const float* scb = sc.data() + size_t(b) * kDwBlock;
+        TC* y = Y + int64_t(ms) * C + c0;
+        if (is_run)
+          dw_tile_rows<S8, TC, false>(mr, run, taps, c0, valid, masked, w, cbb, scb, j, y, C, mr);
+        else
+          dw_tile_rows<S8, TC, false>(mr, TapRows{rows.data(), taps}, taps, c0, valid, masked, w, cbb, scb, j, y,
+                                      C, mr);
+      }
+    }
+    if (half) {
+      const int c0 = (nblk - 1) * kDwBlock;
+      const int8_t* w = reinterpret_cast<const int8_t*>(wpair.data());
+      const int32_t* cbb = cb.data() + size_t(nblk - 1) * kDwBlock;
+      const float* scb = sc.data() + size_t(nblk - 1) * kDwBlock;
+      const bool masked = tail < kDwBlock / 2;
       TC* y = Y + int64_t(m) * C + c0;
-      if (is_run)
-        dw_tile_rows<S8, TC>(mr, run, taps, c0, valid, masked, w, cbb, scb, j, y, C);
-      else
-        dw_tile_rows<S8, TC>(mr, TapRows{rows.data(), taps}, taps, c0, valid, masked, w, cbb, scb, j, y, C);
+      const int mr = (chunk + 1) / 2;
+      RunRows run{nullptr, 0, j.conv->tap_off.data()};
+      if (j.conv->run_at(m, chunk, &run.base, &run.step)) {
+        dw_tile_rows<S8, TC, true>(mr, run, taps, c0, tail, masked, w, cbb, scb, j, y, C, chunk);
+      } else {
+        j.conv->rows(m, chunk, rows.data());
+        dw_tile_rows<S8, TC, true>(mr, TapRows{rows.data(), taps}, taps, c0, tail, masked, w, cbb, scb, j, y, C,
+                                   chunk);
+      }
     }
   }
 }
