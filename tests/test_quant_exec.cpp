@@ -1,7 +1,9 @@
 // Quantize pass + int8 executor on small hand-built graphs: int8 vs fp32 closeness, exact per-layer integer
 // semantics against an independent double-precision recomputation, fp32 fallback (--exclude), data-movement ops,
-// s8 activations, 4-bit, bias correction, degenerate graphs (dead branch, never-observed value).
+// s8 activations, 4-bit, bias correction, degenerate graphs (dead branch, never-observed value), batch slices.
 #include <doctest/doctest.h>
+
+#include <cstring>
 
 #include "qforge/quant/report.hpp"
 #include "test_quant_util.hpp"
@@ -481,4 +483,135 @@ TEST_CASE("int8 AveragePool: padded, ceil-mode windows follow the integer formul
           }
     CHECK(off * 50 < 4 * 5 * 5 * 6);
   }
+}
+
+TEST_CASE("batch slices: the plan, the probe's per-image peak, and the same bits as the whole batch at once") {
+  using Plan = QExecutor::SlicePlan;
+  auto plan = [](int64_t n, int64_t peak, int64_t budget, int t) { return QExecutor::plan_slices(n, peak, budget, t); };
+  auto same = [](const Plan& p, int64_t images, int64_t slices, bool parallel) {
+    return p.images == images && p.slices == slices && p.parallel == parallel;
+  };
+  CHECK(same(plan(63, 1500000, 1 << 20, 1), 1, 63, false));  // a layer bigger than the budget: one image a slice
+  CHECK(same(plan(63, 1500000, 1 << 20, 2), 1, 63, true));
+  CHECK(same(plan(64, 51200, 1 << 20, 1), 16, 4, false));     // 20 fit: 4 slices, evened out to 16 images
+  CHECK(same(plan(64, 51200, 1 << 20, 2), 16, 4, true));
+  CHECK(same(plan(64, 51200, 1 << 20, 3), 11, 6, true));      // 4 slices → 6, a multiple of the threads
+  CHECK(same(plan(3, 10, 1 << 20, 2), 2, 2, true));          // all fit, but two threads get one slice each
+  CHECK(same(plan(1, 10, 1 << 20, 2), 1, 1, false));
+  CHECK(same(plan(0, 10, 1 << 20, 2), 0, 0, false));
+
+  auto same_bits = [](const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+  };
+  Graph g = small_net();
+  // The same net with its 4x4x4 features as [-1, 32] (two rows per image) before a 32 -> 5 Gemm, by a Reshape
+  // and, as [4N, 16] before a 16 -> 5 Gemm, by Flatten(axis 2): both fold the batch axis, so both stay fp32 nodes
+  // that prepare() finds not per image, and the batch runs whole.
+  auto folded = [&](bool reshape) {
+    Graph f = g;
+    for (Node& n : f.nodes)
+      if (n.name == "flat") {
+        if (reshape) {
+          n.op_type = "Reshape";
+          n.attrs.clear();
+          n.inputs = {"mpo", "shape32"};
+        } else {
+          n.attrs["axis"] = Attribute::make_int(2);
+        }
+      }
+    f.initializers["shape32"] = Tensor::from_vector<int64_t>({2}, {-1, 32});
+    f.initializers["wf"] = randn({5, reshape ? 32 : 16}, 5, 0.2f);
+    REQUIRE(f.validate_and_sort().ok());
+    return f;
+  };
+  const Graph by_reshape = folded(true), by_flatten = folded(false);
+  Tensor calib = randn({32, 1, 8, 8}, 31);
+  Tensor test = randn({13, 1, 8, 8}, 32);
+  struct Case {
+    const char* name;
+    const Graph* g;
+    QuantizeOptions q;
+    int64_t peak;  // expected per-image peak bytes (0: not per image)
+  };
+  QuantizeOptions excl;
+  excl.exclude = {"c2"};  // an fp32 Conv node in the middle
+  // Default net: the largest node is the Add, two u8 inputs and one u8 output of 8x8x4 bytes each.
+  for (const Case& c : {Case{"small", &g, QuantizeOptions{}, 3 * 256}, Case{"small, c2 in fp32", &g, excl, -1},
+                        Case{"batch folded by a Reshape", &by_reshape, QuantizeOptions{}, 0},
+                        Case{"batch folded by Flatten(axis 2)", &by_flatten, QuantizeOptions{}, 0}}) {
+    CAPTURE(std::string(c.name));
+    auto qg = quantize_graph(prepared(*c.g), calibrate(*c.g, calib), c.q);
+    REQUIRE_OK(qg);
+    QExecOptions whole;
+    whole.threads = 1;
+    whole.slice_bytes = -1;
+    auto ref_ex = QExecutor::prepare(qg.value(), whole);
+    REQUIRE_OK(ref_ex);
+    auto ref = ref_ex->run({test});
+    REQUIRE_OK(ref);
+    CHECK(ref_ex->image_peak_bytes({test}) == -1);  // never sliced, never probed
+    CHECK(ref_ex->nodes_are_per_image() == (c.peak != 0));
+    for (int64_t budget : {int64_t(1), int64_t(2000), int64_t(0)})
+      for (int threads : {1, 2}) {
+        CAPTURE(budget);
+        CAPTURE(threads);
+        QExecOptions o;
+        o.threads = threads;
+        o.slice_bytes = budget;
+        auto ex = QExecutor::prepare(qg.value(), o);
+        REQUIRE_OK(ex);
+        for (int rep = 0; rep < 2; ++rep) {  // the probe's run, then the cached plan
+          auto out = ex->run({test});
+          REQUIRE_OK(out);
+          CHECK(same_bits(out.value()[0], ref.value()[0]));
+        }
+        const int64_t peak = ex->image_peak_bytes({test});
+        if (c.peak == 0) CHECK(peak == -1);  // a graph that mixes images is never probed
+        else if (c.peak > 0) CHECK(peak == c.peak);
+        else CHECK(peak > 0);
+        auto one = ex->run({test.slice0(4, 5)});  // batch 1: never sliced
+        REQUIRE_OK(one);
+        if (c.peak != 0) CHECK(std::memcmp(one.value()[0].raw(), ref.value()[0].data<float>() + 4 * 5, 5 * sizeof(float)) == 0);
+      }
+  }
+}
+
+TEST_CASE("input quantization: the vector runs and the NCHW -> NHWC pass equal quantize_value for every value") {
+  // Specials (NaN, ±Inf, huge, subnormal, ties at .5 of the scale, values right at the clamp ends) among
+  // random values; channel counts 1 (no transpose), 3 (the RGB path), 5; pixel counts off the 16-wide runs and
+  // across the 256-pixel blocks.
+  const float specials[] = {std::nanf(""), INFINITY, -INFINITY, 3e38f, -3e38f, 1e-40f, -1e-40f, 0.0f, -0.0f};
+  for (DType dt : {DType::u8, DType::i8})
+    for (int C : {1, 3, 5})
+      for (int hw : {7, 17, 300}) {
+        CAPTURE(C);
+        CAPTURE(hw);
+        QValue v;
+        v.quantized = true;
+        v.rank = 4;
+        v.q.dtype = dt;
+        v.q.scale = 0.05f;
+        v.q.zero_point = dt == DType::u8 ? 117 : -9;
+        v.q.qmin = dt == DType::u8 ? 0 : -128;
+        v.q.qmax = dt == DType::u8 ? 255 : 127;
+        Tensor x = randn({2, C, 1, hw}, uint32_t(C * 1000 + hw), 4.0f);
+        float* p = x.data<float>();
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          if (i % 11 == 0) p[i] = specials[(i / 11) % 9];
+          if (i % 13 == 5) p[i] = (float(int(i % 40) - 20) + 0.5f) * v.q.scale;  // ties (as far as x/s is exact)
+          if (i % 17 == 3) p[i] = float(v.q.qmax - v.q.zero_point) * v.q.scale * (i % 2 ? 1.0f : -1.0f);
+        }
+        const Tensor q = quantize_physical(x, v);  // NHWC [2, 1, hw, C]
+        REQUIRE(q.shape() == Shape{2, 1, hw, C});
+        int bad = 0;
+        for (int b = 0; b < 2; ++b)
+          for (int c = 0; c < C; ++c)
+            for (int i = 0; i < hw; ++i) {
+              const int32_t want = quantize_value(p[(b * C + c) * hw + i], v.q);
+              const int64_t at = (int64_t(b) * hw + i) * C + c;
+              const int32_t got = dt == DType::u8 ? int32_t(q.data<uint8_t>()[at]) : int32_t(q.data<int8_t>()[at]);
+              bad += got != want;
+            }
+        CHECK(bad == 0);
+      }
 }

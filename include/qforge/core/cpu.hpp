@@ -31,6 +31,9 @@
 #endif
 #define QFORGE_ARCH_AARCH64 1
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // sysconf (l2_cache_bytes)
+#endif
 
 namespace qforge {
 
@@ -198,6 +201,19 @@ inline Isa best_isa() {
     return *r;
   }();
   return isa;
+}
+
+// Bytes of one core's L2 cache (the working set a batch slice aims at, quant/qexecutor.hpp): what the C library
+// reports, else 1 MiB (this family's Zen 4 / Sapphire Rapids L2 is 1-2 MiB, a Cortex-A7x's 0.5-1 MiB).
+inline int64_t l2_cache_bytes() {
+  static const int64_t v = [] {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    const long r = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (r >= (64 << 10) && r <= (64L << 20)) return int64_t(r);
+#endif
+    return int64_t(1) << 20;
+  }();
+  return v;
 }
 
 }  // namespace qforge
