@@ -5,12 +5,15 @@
 // ratio of the two kernels here). Waking a parked OpenMP thread (passive waits, the only sane policy on a shared
 // machine) costs tens of microseconds, more than a whole layer of a 28x28 model at batch 1, which 2 threads made
 // ~10x slower than 1. Every kernel's results are independent of its thread count, so this only changes speed.
-// $QFORGE_MIN_MACS_PER_THREAD (a positive integer) overrides the default: the tests set 1 so that their small
-// shapes still run the threaded paths.
+// The default is 4M, or 16M under OMP_WAIT_POLICY=passive (waking a sleeping thread costs more);
+// $QFORGE_MIN_MACS_PER_THREAD (a positive integer) overrides it: the tests set 1 so that their small shapes
+// still run the threaded paths.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cctype>
 #include <cstdlib>
+#include <string>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -28,14 +31,28 @@ inline int resolve_threads(int threads) {
 }
 
 constexpr int64_t kMinMacsPerThread = int64_t(1) << 22;
+// Under OMP_WAIT_POLICY=passive a parked thread sleeps, and waking it took ~60 µs per parallel region here
+// (spinning waits: ~1 µs; scratch timing of an empty 2-thread region, 22 Nov): a layer must then be 4x bigger
+// to gain from a second thread (tv MobileNetV2 int8, batch 1, 2 threads: 358-437 images/s at 4M, 456-514 at
+// 16M, three alternating runs).
+constexpr int64_t kMinMacsPerThreadPassive = int64_t(1) << 24;
+
+// The default for an OMP_WAIT_POLICY value (null: unset).
+inline int64_t default_min_macs(const char* wait_policy) {
+  if (!wait_policy) return kMinMacsPerThread;
+  std::string p(wait_policy);
+  for (char& c : p) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return p == "passive" ? kMinMacsPerThreadPassive : kMinMacsPerThread;
+}
 
 inline int64_t min_macs_per_thread() {
   static const int64_t v = [] {
+    const int64_t dflt = default_min_macs(std::getenv("OMP_WAIT_POLICY"));
     const char* e = std::getenv("QFORGE_MIN_MACS_PER_THREAD");
-    if (!e) return kMinMacsPerThread;
+    if (!e) return dflt;
     char* end = nullptr;
     const long long x = std::strtoll(e, &end, 10);
-    return (end != e && *end == '\0' && x >= 1) ? int64_t(x) : kMinMacsPerThread;
+    return (end != e && *end == '\0' && x >= 1) ? int64_t(x) : dflt;
   }();
   return v;
 }

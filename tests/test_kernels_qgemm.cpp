@@ -157,7 +157,12 @@ TEST_CASE("threads_for_work: one thread per min_macs multiply-adds, at least 1, 
   if (const char* e = std::getenv("QFORGE_MIN_MACS_PER_THREAD"); e && std::string(e) == "1")
     CHECK(qd::min_macs_per_thread() == 1);
   else if (!e)
-    CHECK(qd::min_macs_per_thread() == qd::kMinMacsPerThread);
+    CHECK(qd::min_macs_per_thread() == qd::default_min_macs(std::getenv("OMP_WAIT_POLICY")));
+  // Sleeping (passive) OpenMP threads cost more to wake: 4x the work per thread.
+  CHECK(qd::default_min_macs(nullptr) == int64_t(1) << 22);
+  CHECK(qd::default_min_macs("ACTIVE") == int64_t(1) << 22);
+  CHECK(qd::default_min_macs("passive") == int64_t(1) << 24);
+  CHECK(qd::default_min_macs("Passive") == int64_t(1) << 24);
 }
 
 TEST_CASE("qgemm: results are identical with 1 and 2 threads") {
