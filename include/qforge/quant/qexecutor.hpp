@@ -440,9 +440,9 @@ class QExecutor {
     std::vector<Result<std::vector<Tensor>>> res(size_t(ns), Result<std::vector<Tensor>>(make_error("not run")));
     auto run_slice = [&](int64_t k, int threads) {
       const int64_t a = done + k * S, b = std::min(N, a + S);
-      std::vector<Tensor> in;
-      for (const Tensor& t : inputs) in.push_back(t.slice0(a, b));
       try {
+        std::vector<Tensor> in;
+        for (const Tensor& t : inputs) in.push_back(t.slice0(a, b));
         res[size_t(k)] = run_batch(in, nullptr, threads);
       } catch (const std::exception& e) {  // nothing may leave an OpenMP region
         res[size_t(k)] = make_error("batch slice [", a, ", ", b, "): ", e.what());
@@ -551,7 +551,7 @@ class QExecutor {
   bool nodes_per_image() const {
     const QGraph& G = *g_;
     auto constant = [&](const std::string& v) { return G.initializers.count(v) != 0; };
-    auto axis_not_batch = [](int64_t axis, int rank) { return rank > 0 && axis != 0 && axis != -rank && axis > -rank && axis < rank; };
+    auto axis_not_batch = [](int64_t axis, int rank) { return rank > 0 && axis > -rank && axis < rank && axis != 0; };
     for (const Step& st : steps_) {
       const QNode& n = *st.node;
       const int rank = st.in_info.empty() || !st.in_info[0] ? -1 : st.in_info[0]->rank;
@@ -610,7 +610,8 @@ class QExecutor {
     return false;
   }
 
- public:
+ private:
+  // The whole batch layer by layer, `threads` inside each kernel; stats: see ImageStats.
   Result<std::vector<Tensor>> run_batch(const std::vector<Tensor>& inputs, const Observer* obs, int threads,
                                         ImageStats* stats = nullptr) const {
     if (inputs.size() != input_slots_.size())
@@ -652,8 +653,6 @@ class QExecutor {
     for (int s : output_slots_) out.push_back(slots[size_t(s)]);
     return out;
   }
-
- private:
 
   struct Step {
     const QNode* node = nullptr;
