@@ -31,8 +31,8 @@ inline int resolve_threads(int threads) {
 }
 
 constexpr int64_t kMinMacsPerThread = int64_t(1) << 22;
-// Under OMP_WAIT_POLICY=passive a parked thread sleeps, and waking it took ~60 µs per parallel region here
-// (spinning waits: ~1 µs; scratch timing of an empty 2-thread region, 22 Nov): a layer must then be 4x bigger
+// Under OMP_WAIT_POLICY=passive a parked thread sleeps, and waking it took 54-65 µs per parallel region here
+// (active waits: 0.6-2.8 µs; bench/bm_threads, 22 Nov): a layer must then be 4x bigger
 // to gain from a second thread (tv MobileNetV2 int8, batch 1, 2 threads: 358-437 images/s at 4M, 456-514 at
 // 16M, three alternating runs).
 constexpr int64_t kMinMacsPerThreadPassive = int64_t(1) << 24;

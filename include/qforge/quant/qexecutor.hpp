@@ -188,12 +188,10 @@ inline int32_t clamp_round_fast(float x, int32_t zp, int32_t lo, int32_t hi) {
   return int32_t(v);
 }
 
-// quantize_value (qparams.hpp) without a libm call; the same result for every x.
-inline int32_t quantize_fast(float x, const QParams& p) { return clamp_round_fast(x / p.scale, p.zero_point, p.qmin, p.qmax); }
-
-// dst[i] = quantize_fast(src[i]) for a run of n floats. On x86-64, four at a time with SSE2 (the scalar loop's
-// ternaries keep GCC from vectorizing it): maxps/minps return their second operand when either is NaN, exactly
-// the scalar `x > b ? x : b` / `x < b ? x : b`, and the clamped values fit the saturating packs unchanged.
+// dst[i] = quantize_value(src[i]) (qparams.hpp) for a run of n floats, as clamp_round_fast computes it. On x86-64
+// four at a time with SSE2 (the scalar loop's ternaries keep GCC from vectorizing it): maxps/minps return their
+// second operand when either is NaN, exactly the scalar `x > b ? x : b` / `x < b ? x : b`, and the clamped
+// values fit the saturating packs unchanged.
 template <class T>
 inline void quantize_run(const float* __restrict src, T* __restrict dst, int64_t n, float scale, int32_t zp,
                          int32_t lo, int32_t hi) {
@@ -417,7 +415,7 @@ class QExecutor {
     const int64_t N = inputs[0].dim(0);
     const int T = kernels::resolve_threads(opt_.threads);
     std::vector<std::vector<Tensor>> parts;  // outputs of each slice, in batch order
-    int64_t done = 0, peak = image_peak_bytes(inputs);
+    int64_t done = 0, peak = cached_peak(sample);
     if (peak < 0) {  // first batch of this image shape: image 0 alone, measuring its largest layer
       std::vector<Tensor> one;
       for (const Tensor& t : inputs) one.push_back(t.slice0(0, 1));
@@ -499,10 +497,7 @@ class QExecutor {
   // graph mixes the images of a batch (no slicing).
   int64_t image_peak_bytes(const std::vector<Tensor>& inputs) const {
     Shape sample;
-    if (!image_shapes(inputs, &sample)) return -1;
-    std::lock_guard<std::mutex> lock(probe_->mu);
-    auto it = probe_->peak.find(sample);
-    return it == probe_->peak.end() ? -1 : it->second;
+    return image_shapes(inputs, &sample) ? cached_peak(sample) : -1;
   }
   // Whether prepare() found every node to treat the images of a batch independently.
   bool nodes_are_per_image() const { return per_image_; }
@@ -517,6 +512,12 @@ class QExecutor {
       sample->push_back(-1);
     }
     return !inputs.empty();
+  }
+
+  int64_t cached_peak(const Shape& sample) const {
+    std::lock_guard<std::mutex> lock(probe_->mu);
+    auto it = probe_->peak.find(sample);
+    return it == probe_->peak.end() ? -1 : it->second;
   }
 
   // The slices' outputs joined along axis 0.
