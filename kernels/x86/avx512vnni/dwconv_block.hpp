@@ -5,7 +5,7 @@
 // 16L + 4q + i; one vpdpbusd per q against weights packed in the same order then adds 4 taps × 16 channels.
 // A single leftover tap (3×3 = 4 + 4 + 1) is spread with one vpshufb per q instead (byte 0 of each lane).
 // Per pixel and 64 channels of a 3×3 conv: 9 loads, 20 shuffles, 12 vpdpbusd. The epilogue works in that lane
-// order (per-channel constants permuted the same way) and a 4×4 dword transpose restores channel order.
+// order (per-channel constants permuted the same way); its saturating packs land the bytes in channel order.
 // Half blocks: when the last block holds ≤ 32 channels (C = 32, 96, 144, …) a register row carries two pixels,
 // channels in the low 256 bits and the next pixel's in the high 256 bits, against weights and per-channel
 // constants repeated in both halves: no lane is idle and the tile covers 8 pixels.
@@ -43,40 +43,32 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
                                TC* y, TC* y2 = nullptr) {
   const __mmask16 all = 0xFFFF;
   if constexpr (std::is_same_v<TC, uint8_t> || std::is_same_v<TC, int8_t>) {
-    __m128i q[4];
+    // Requantize each accumulator to int32 in [lo, hi], then narrow with saturating packs: in every 128-bit lane
+    // L, packs(v0, v1) holds v0's and v1's dwords 4L..4L+3 and the byte pack appends v2's and v3's, so byte 4q + i
+    // of lane L is accumulator q's lane 4L + i, channel 16L + 4q + i: channel order, no shuffle. The values are
+    // integral and within [lo, hi], so adding the zero point in int16 and saturating to 8 bits gives what the
+    // reference's int32 add and clamp give.
+    __m512i v[4];
 #pragma GCC unroll 4
     for (int jj = 0; jj < 4; ++jj) {
-      const __m512i v = _mm512_add_epi32(acc[jj], _mm512_loadu_si512(cb + 16 * jj));
-      __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, v), _mm512_loadu_ps(sc + 16 * jj));
-      x = _mm512_maskz_max_ps(all, x, _mm512_set1_ps(j.lo));
+      const __m512i a = _mm512_add_epi32(acc[jj], _mm512_loadu_si512(cb + 16 * jj));
+      __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, a), _mm512_loadu_ps(sc + 16 * jj));
+      x = _mm512_maskz_max_ps(all, x, _mm512_set1_ps(j.lo));  // NaN → lo, like the reference
       x = _mm512_maskz_min_ps(all, x, _mm512_set1_ps(j.hi));
-      const __m512i qi = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, x), _mm512_set1_epi32(j.out_zp));
-      q[jj] = std::is_same_v<TC, uint8_t> ? _mm512_maskz_cvtusepi32_epi8(all, qi) : _mm512_maskz_cvtsepi32_epi8(all, qi);
+      v[jj] = _mm512_maskz_cvtps_epi32(all, x);
     }
-    const __m128i a = _mm_unpacklo_epi32(q[0], q[1]), b = _mm_unpacklo_epi32(q[2], q[3]);
-    const __m128i c = _mm_unpackhi_epi32(q[0], q[1]), d = _mm_unpackhi_epi32(q[2], q[3]);
-    __m128i o[4] = {_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b), _mm_unpacklo_epi64(c, d),
-                    _mm_unpackhi_epi64(c, d)};
+    const __m512i zp = _mm512_set1_epi16(int16_t(j.out_zp));
+    const __m512i w01 = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), zp);
+    const __m512i w23 = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), zp);
+    const __m512i o = std::is_same_v<TC, uint8_t> ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
     if constexpr (PAIR) {
-      const __mmask16 m0 = valid >= 16 ? all : __mmask16((1u << valid) - 1u);
-      const __mmask16 m1 = valid >= 32 ? all : valid <= 16 ? __mmask16(0) : __mmask16((1u << (valid - 16)) - 1u);
-      _mm_mask_storeu_epi8(y, m0, o[0]);
-      _mm_mask_storeu_epi8(y + 16, m1, o[1]);
-      if (y2 != y) {
-        _mm_mask_storeu_epi8(y2, m0, o[2]);
-        _mm_mask_storeu_epi8(y2 + 16, m1, o[3]);
-      }
+      const __mmask64 m = valid >= 32 ? __mmask64(0xFFFFFFFFu) : (__mmask64(1) << valid) - 1;
+      _mm512_mask_storeu_epi8(y, m, o);
+      if (y2 != y) _mm256_mask_storeu_epi8(y2, __mmask32(m), _mm512_maskz_extracti64x4_epi64(0xF, o, 1));  // second pixel
     } else if (valid == 64) {
-#pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 16 * k), o[k]);
+      _mm512_storeu_si512(y, o);
     } else {
-#pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {
-        const int n = valid - 16 * k;
-        if (n <= 0) break;
-        const __mmask16 mk = n >= 16 ? all : __mmask16((1u << n) - 1u);
-        _mm_mask_storeu_epi8(y + 16 * k, mk, o[k]);
-      }
+      _mm512_mask_storeu_epi8(y, (__mmask64(1) << valid) - 1, o);
     }
   } else {
     alignas(64) TC tmp[4][16];
