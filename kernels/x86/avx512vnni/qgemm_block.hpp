@@ -42,7 +42,7 @@ constexpr int kTallRows2 = 8;   // ... 32 columns wide
 // reading them from the job would re-read them after every store).
 struct EpiConsts {
   __m512 lo, hi;
-  __m512i zp;
+  __m512i zp, zp16;  // the output zero point in int32 and in int16 lanes
 };
 template <class TC>
 QF_AVX512VNNI_FN void store16_pre(__m512i acc, __m512i cb, __m512 s, const EpiConsts& e, __mmask16 mk, TC* c) {
@@ -69,10 +69,46 @@ QF_AVX512VNNI_FN void store16_pre(__m512i acc, __m512i cb, __m512 s, const EpiCo
 }
 
 QF_AVX512VNNI_FN EpiConsts epi_consts(const GemmJob& j) {
-  return {_mm512_set1_ps(j.lo), _mm512_set1_ps(j.hi), _mm512_set1_epi32(j.out_zp)};
+  return {_mm512_set1_ps(j.lo), _mm512_set1_ps(j.hi), _mm512_set1_epi32(j.out_zp), _mm512_set1_epi16(int16_t(j.out_zp))};
 }
 QF_AVX512VNNI_FN __mmask16 lanes(int valid) {
   return valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
+}
+
+// The 8-bit epilogue of MR rows × 64 columns (4 column vectors): each row's four vectors are requantized to int32
+// in [lo, hi] as store16_pre does, then narrowed with saturating packs — in every 128-bit lane L, packs(v0, v1) and
+// the byte pack put dword 4L + q of the result ← columns 16q + 4L .. +3 — and one dword permute restores column
+// order: a single 64-byte store per row instead of four vpmovusdb stores. The packs saturate at every step, so the
+// bytes equal store16_pre's (int32 add of the zero point, then saturation) for every accumulator value.
+template <int MR, class TC>
+QF_AVX512VNNI_FN void store_rows64(const __m512i (&acc)[MR][4], const int32_t* cbias, const float* scale,
+                                   const EpiConsts& e, int valid, TC* c, int64_t ldc) {
+  const __mmask16 all = 0xFFFF;
+  __m512i cb[4];
+  __m512 s[4];
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) {
+    cb[v] = _mm512_loadu_si512(cbias + 16 * v);
+    s[v] = scale ? _mm512_maskz_loadu_ps(lanes(valid - 16 * v), scale + 16 * v) : _mm512_set1_ps(1.0f);
+  }
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __mmask64 mk = valid >= 64 ? ~__mmask64(0) : (__mmask64(1) << valid) - 1;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    __m512i q[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc[r][v], cb[v])), s[v]);
+      x = _mm512_maskz_max_ps(all, x, e.lo);  // NaN → lo, like the reference
+      x = _mm512_maskz_min_ps(all, x, e.hi);
+      q[v] = _mm512_maskz_cvtps_epi32(all, x);
+    }
+    const __m512i w01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), e.zp16);
+    const __m512i w23 = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), e.zp16);
+    const __m512i o = _mm512_maskz_permutexvar_epi32(
+        0xFFFF, order, std::is_same_v<TC, uint8_t> ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23));
+    _mm512_mask_storeu_epi8(c + r * ldc, mk, o);
+  }
 }
 
 // The epilogue of columns n .. n+15 (`valid` of them real) of one output row, constants read from the job.
@@ -159,10 +195,14 @@ QF_AVX512VNNI_KERNEL void tile(Rows rows, int taps, int seg, const int8_t* w, in
       w += wstep;
     }
   }
-  // Column vector by column vector: its bias and scale are loaded once for the MR rows.
   const EpiConsts e = epi_consts(j);
   const int32_t* cbias = j.cbias;
   const float* scale = j.scale;
+  if constexpr (NV == 4 && (std::is_same_v<TC, uint8_t> || std::is_same_v<TC, int8_t>)) {
+    store_rows64<MR, TC>(acc, cbias + n0, scale ? scale + n0 : nullptr, e, valid, c, ldc);
+    return;
+  }
+  // Column vector by column vector: its bias and scale are loaded once for the MR rows.
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
     const int n = n0 + 16 * v;
