@@ -1,7 +1,8 @@
 // bm_conv — int8 NHWC convolutions (batch 1, u8 in → u8 out, requantized with a per-channel scale) on every ISA
 // this CPU has against oneDNN's int8 convolution (nhwc u8 src, s8 weights in oneDNN's preferred layout, u8 dst
 // with an output scale), in one binary. Weights are packed / reordered outside the timed loop.
-// Shapes: ResNet 3×3 stride-1 convs (64ch@56² … 512ch@7²), 1×1 convs, depthwise 3×3 (stride 1 and 2).
+// Shapes: ResNet 3×3 stride-1 convs (64ch@56² … 512ch@7²), 1×1 convs, depthwise 3×3 (stride 1 and 2), and the
+// two smallest 3×3 convs without padding (_p0).
 // Counter GOPS = 2·MACs / s. Names: <kind>/<engine>/<shape>[/threads:2]; run once per oneDNN cap
 // (DNNL_MAX_CPU_ISA) as scripts/bench_kernels.sh does.
 #include <benchmark/benchmark.h>
@@ -32,12 +33,17 @@ namespace {
 struct ConvShape {
   const char* kind;  // conv3x3 | conv1x1 | dw3x3
   int C, HW, OC, k, stride;
+  int pad = -1;  // -1: k/2 ("same"); 0: no padding, named _p0
 };
 const ConvShape kShapes[] = {
     {"conv3x3", 64, 56, 64, 3, 1},    {"conv3x3", 128, 28, 128, 3, 1}, {"conv3x3", 256, 14, 256, 3, 1},
     {"conv3x3", 512, 7, 512, 3, 1},   {"conv1x1", 256, 56, 64, 1, 1},  {"conv1x1", 64, 56, 256, 1, 1},
     {"conv1x1", 1024, 14, 256, 1, 1}, {"dw3x3", 32, 112, 32, 3, 1},    {"dw3x3", 144, 56, 144, 3, 2},
     {"dw3x3", 384, 14, 384, 3, 1},    {"dw3x3", 960, 7, 960, 3, 1},
+    // The two small 3×3 layers again without padding (input 16² / 9² → the same 14² / 7² outputs): every tap is
+    // real work, so GOPS compare engines that skip padded taps (oneDNN) and engines that compute them (qforge,
+    // whose padded taps read zero-point bytes) on equal terms. The counter counts all taps in both forms.
+    {"conv3x3", 256, 16, 256, 3, 1, 0}, {"conv3x3", 512, 9, 512, 3, 1, 0},
 };
 
 ConvParams params(const ConvShape& s) {
@@ -47,14 +53,14 @@ ConvParams params(const ConvShape& s) {
   p.out_c = s.OC;
   p.kernel_h = p.kernel_w = s.k;
   p.stride_h = p.stride_w = s.stride;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = s.k / 2;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = s.pad < 0 ? s.k / 2 : s.pad;
   p.groups = std::string(s.kind) == "dw3x3" ? s.C : 1;
   return p;
 }
 
 std::string shape_name(const ConvShape& s) {
   return std::to_string(s.C) + "c" + std::to_string(s.HW) + "x" + std::to_string(s.HW) + "_" +
-         std::to_string(s.OC) + "oc_s" + std::to_string(s.stride);
+         std::to_string(s.OC) + "oc_s" + std::to_string(s.stride) + (s.pad == 0 ? "_p0" : "");
 }
 
 double macs(const ConvParams& p) {
