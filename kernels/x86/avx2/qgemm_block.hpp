@@ -4,8 +4,8 @@
 // usual AVX2 int8 scheme is wrong for full-range operands. Here both operands are 16-bit: A is packed per row
 // tile as (A − a_zp) in int16 (range [−255, 255]), W is packed sign-extended to int16, and vpmaddwd adds two
 // products of at most 255·128 = 32,640 each into int32 — exact for every input, and no zero-point column sums
-// are needed. On this core vpmaddwd issues on two ports like vpmaddubsw, so the peak matches the saturating
-// scheme (16 MAC per vpmaddwd + one vpaddd).
+// are needed. It costs some speed: 16 MAC per vpmaddwd + vpaddd against 32 per vpmaddubsw + vpmaddwd + vpaddd;
+// bench/bm_isa_peaks measures the two ceilings on this core at ~200 and ~229 GOPS (docs/kernels.md).
 //
 // Contract: block<TC, S8>(job, m0, m1, p0, p1) computes rows [m0, m1) × panels [p0, p1) of a GemmJob whose
 // weights were packed for Isa::avx2 (panels of 24 columns, K pairs of int16 per column), bit for bit what
