@@ -5,7 +5,8 @@
 // ratio of the two kernels here). Waking a parked OpenMP thread (passive waits, the only sane policy on a shared
 // machine) costs tens of microseconds, more than a whole layer of a 28x28 model at batch 1, which 2 threads made
 // ~10x slower than 1. Every kernel's results are independent of its thread count, so this only changes speed.
-// The default is 4M, or 16M under OMP_WAIT_POLICY=passive (waking a sleeping thread costs more);
+// The default is 4M, or 16M under OMP_WAIT_POLICY=passive (waking a sleeping thread costs more), and 1M inside a
+// hot section of the spin pool (kernels/spin_pool.hpp), where the second thread spins between layers;
 // $QFORGE_MIN_MACS_PER_THREAD (a positive integer) overrides it: the tests set 1 so that their small shapes
 // still run the threaded paths.
 #pragma once
@@ -14,6 +15,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <string>
+
+#include <kernels/spin_pool.hpp>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -45,16 +48,28 @@ inline int64_t default_min_macs(const char* wait_policy) {
   return p == "passive" ? kMinMacsPerThreadPassive : kMinMacsPerThread;
 }
 
-inline int64_t min_macs_per_thread() {
+// Inside a hot section (QExecutor::run with threads > 1, kernels/spin_pool.hpp) the second thread spins between
+// layers and costs ~1 µs, so a layer gains from it at 1M multiply-adds per thread (tv MobileNetV2 int8, batch 1,
+// 2 threads, spinning waits: 690 images/s at 4M, 819 at 1M).
+constexpr int64_t kMinMacsPerThreadHot = int64_t(1) << 20;
+
+// $QFORGE_MIN_MACS_PER_THREAD when set to a positive integer, else 0.
+inline int64_t min_macs_override() {
   static const int64_t v = [] {
-    const int64_t dflt = default_min_macs(std::getenv("OMP_WAIT_POLICY"));
     const char* e = std::getenv("QFORGE_MIN_MACS_PER_THREAD");
-    if (!e) return dflt;
+    if (!e) return int64_t(0);
     char* end = nullptr;
     const long long x = std::strtoll(e, &end, 10);
-    return (end != e && *end == '\0' && x >= 1) ? int64_t(x) : dflt;
+    return (end != e && *end == '\0' && x >= 1) ? int64_t(x) : int64_t(0);
   }();
   return v;
+}
+
+inline int64_t min_macs_per_thread() {
+  static const int64_t policy_default = default_min_macs(std::getenv("OMP_WAIT_POLICY"));
+  if (const int64_t o = min_macs_override()) return o;
+  if (SpinPool::enabled() && SpinPool::hot()) return kMinMacsPerThreadHot;
+  return policy_default;
 }
 
 inline int threads_for_work(int threads, int64_t macs, int64_t min_macs = min_macs_per_thread()) {

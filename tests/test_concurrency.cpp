@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <string>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -17,6 +18,9 @@
 #include "qforge/quant/ptq.hpp"
 #include "qforge/quant/qexecutor.hpp"
 #include "qforge/quant/qgraph_io.hpp"
+#include <kernels/spin_pool.hpp>
+
+#include <atomic>
 
 using namespace qforge;
 using namespace qforge::quant;
@@ -140,4 +144,57 @@ TEST_CASE("quantization gives the same int8 file with 1 and 2 threads") {
   REQUIRE(ba.ok());
   REQUIRE(bb.ok());
   CHECK(*ba == *bb);
+}
+
+TEST_CASE("spin pool: every part runs once, nested and concurrent callers fall back, many rounds") {
+  using kernels::SpinPool;
+  SpinPool& pool = SpinPool::global();
+  const int n = int(std::thread::hardware_concurrency() > 1 ? 2 : 1);
+  // Many rounds with and without a hot section: each part t writes its own slot; a missing or doubled call
+  // would leave a slot at 0 or 2.
+  for (int hot = 0; hot < 2; ++hot) {
+    std::optional<SpinPool::HotSection> h;
+    if (hot) h.emplace();
+    for (int round = 0; round < 2000; ++round) {
+      std::vector<int> hits(size_t(n), 0);
+      auto work = [&](int t) { hits[size_t(t)] += 1; };
+      if (!kernels::spin_pool_run(n, work))
+        for (int t = 0; t < n; ++t) work(t);
+      for (int t = 0; t < n; ++t) REQUIRE(hits[size_t(t)] == 1);
+    }
+  }
+  if (n < 2) return;
+  CHECK(pool.workers() >= 1);
+  // More parts than workers + 1: refused, nothing run.
+  int calls = 0;
+  auto count = [&](int) { ++calls; };
+  CHECK_FALSE(kernels::spin_pool_run(pool.workers() + 2, count));
+  CHECK(calls == 0);
+  // A task that asks the pool again is refused (it would wait for itself) and runs its inner work itself.
+  std::atomic<int> inner_refused{0};
+  auto outer = [&](int) {
+    int x = 0;
+    auto inner = [&](int) { ++x; };
+    if (!kernels::spin_pool_run(2, inner)) inner_refused.fetch_add(1);
+  };
+  REQUIRE(kernels::spin_pool_run(2, outer));
+  CHECK(inner_refused.load() == 2);
+  // Callers on 4 threads at once: each call either runs all its parts once or is refused and runs nothing.
+  // (Checked after the join: the counters, not doctest, are touched from the callers' threads.)
+  std::atomic<int> ran{0}, refused{0}, wrong{0};
+  std::vector<std::thread> ts;
+  for (int c = 0; c < 4; ++c)
+    ts.emplace_back([&] {
+      for (int round = 0; round < 500; ++round) {
+        std::atomic<int> parts{0};
+        auto work = [&](int) { parts.fetch_add(1); };
+        const bool took = kernels::spin_pool_run(2, work);
+        (took ? ran : refused).fetch_add(1);
+        if (parts.load() != (took ? 2 : 0)) wrong.fetch_add(1);
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(wrong.load() == 0);
+  CHECK(ran.load() + refused.load() == 4 * 500);
+  CHECK(ran.load() > 0);
 }

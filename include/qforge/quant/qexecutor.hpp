@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -617,6 +618,10 @@ class QExecutor {
                                         ImageStats* stats = nullptr) const {
     if (inputs.size() != input_slots_.size())
       return make_error("int8 model takes ", input_slots_.size(), " inputs, got ", inputs.size());
+    // With several threads the kernels split each layer: the spin pool's workers then spin between the layers of
+    // this run instead of sleeping (kernels/spin_pool.hpp).
+    std::optional<kernels::SpinPool::HotSection> hot;
+    if (kernels::resolve_threads(threads) > 1) hot.emplace();
     std::vector<Tensor> slots(static_cast<size_t>(num_slots_));
     for (auto& c : constants_) slots[size_t(c.first)] = c.second;
     for (size_t i = 0; i < inputs.size(); ++i) {

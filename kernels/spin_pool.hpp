@@ -1,0 +1,187 @@
+// kernels/spin_pool.hpp — a process-wide pool of worker threads that spin between tasks while an inference runs.
+//
+// Why: an int8 layer at batch 1 takes 10–200 µs, and waking a parked OpenMP thread took 54–65 µs here under
+// OMP_WAIT_POLICY=passive (bench/bm_threads), the policy a shared machine needs; libgomp reads its policy once at
+// start-up. These workers spin (pause loop) while a hot section is open — QExecutor::run opens one for the layers
+// of one inference — and for a few microseconds after each task otherwise, then sleep on a condition variable.
+// So a second thread costs ~1 µs per layer inside an inference and no CPU time between inferences.
+//
+// Contract: try_run(n, fn, ctx) calls fn(ctx, t) exactly once for every t in [0, n) — t = 0 on the caller, the
+// others on workers — and returns true when all have returned. It returns false without calling fn when it cannot
+// (the pool is serving another caller, the call comes from inside a task, n − 1 exceeds the workers, or the
+// process forked since the workers started); the caller then runs the work another way. Callers partition work
+// by t, so results never depend on which thread ran a part. $QFORGE_SPIN_POOL=0 turns the pool off.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace qforge::kernels {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#else
+  std::this_thread::yield();
+#endif
+}
+
+class SpinPool {
+ public:
+  using Fn = void (*)(void*, int);
+
+  // The pool of this process: hardware_concurrency() − 1 workers (at most 63), started by the first try_run.
+  static SpinPool& global() {
+    static SpinPool pool;
+    return pool;
+  }
+
+  // false when $QFORGE_SPIN_POOL is 0 (read once).
+  static bool enabled() {
+    static const bool on = [] {
+      const char* e = std::getenv("QFORGE_SPIN_POOL");
+      return !(e && std::strcmp(e, "0") == 0);
+    }();
+    return on;
+  }
+
+  // While at least one hot section is open (any thread), idle workers keep spinning.
+  static std::atomic<int>& hot_sections() {
+    static std::atomic<int> n{0};
+    return n;
+  }
+  static bool hot() { return hot_sections().load(std::memory_order_relaxed) > 0; }
+  struct HotSection {
+    HotSection() { hot_sections().fetch_add(1, std::memory_order_relaxed); }
+    ~HotSection() { hot_sections().fetch_sub(1, std::memory_order_relaxed); }
+    HotSection(const HotSection&) = delete;
+    HotSection& operator=(const HotSection&) = delete;
+  };
+
+  bool try_run(int n, Fn fn, void* ctx) {
+    if (n <= 1) {
+      if (n == 1) fn(ctx, 0);
+      return true;
+    }
+    if (!enabled() || in_task_) return false;
+    bool expected = false;
+    if (!busy_.compare_exchange_strong(expected, true, std::memory_order_acquire)) return false;
+    if (!start_workers() || n - 1 > int(threads_.size())) {
+      busy_.store(false, std::memory_order_release);
+      return false;
+    }
+    fn_ = fn;
+    ctx_ = ctx;
+    n_ = n;
+    pending_.store(int(threads_.size()), std::memory_order_relaxed);
+    gen_.fetch_add(1, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lk(mu_);  // a worker about to sleep re-checks gen_ under this lock
+    }
+    cv_.notify_all();
+    in_task_ = true;
+    fn(ctx, 0);
+    in_task_ = false;
+    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    busy_.store(false, std::memory_order_release);
+    return true;
+  }
+
+  // Workers started so far (0 before the first parallel try_run, or where threads cannot start).
+  int workers() const { return int(threads_.size()); }
+
+  ~SpinPool() {
+    stop_.store(true, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+    }
+    cv_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  SpinPool() = default;
+
+  // Under busy_. A child of fork() has none of the parent's workers: it never uses the pool.
+  bool start_workers() {
+#if defined(__unix__) || defined(__APPLE__)
+    if (started_ && owner_pid_ != getpid()) return false;
+#endif
+    if (started_) return !threads_.empty();
+    started_ = true;
+#if defined(__unix__) || defined(__APPLE__)
+    owner_pid_ = getpid();
+#endif
+    const unsigned hc = std::thread::hardware_concurrency();
+    const int want = hc > 1 ? int(hc > 64 ? 63 : hc - 1) : 0;
+    try {
+      for (int i = 0; i < want; ++i) threads_.emplace_back([this, i] { worker(i + 1); });
+    } catch (...) {  // no threads here (std::system_error): the pool stays as it is
+    }
+    return !threads_.empty();
+  }
+
+  void worker(int t) {
+    in_task_ = true;  // a task that calls try_run runs its work itself
+    uint64_t seen = 0;
+    for (;;) {
+      int spins = 0;
+      uint64_t g;
+      while ((g = gen_.load(std::memory_order_acquire)) == seen) {
+        if (stop_.load(std::memory_order_acquire)) return;
+        if (hot() || spins < kIdleSpins) {
+          ++spins;
+          cpu_relax();
+          continue;
+        }
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] {
+          return gen_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire) || hot();
+        });
+        spins = 0;
+      }
+      seen = g;
+      if (t < n_) fn_(ctx_, t);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  // ~10 µs of pause instructions before an idle worker outside a hot section sleeps.
+  static constexpr int kIdleSpins = 4096;
+
+  std::atomic<bool> busy_{false}, stop_{false};
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> pending_{0};
+  Fn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int n_ = 0;
+  bool started_ = false;
+  long owner_pid_ = 0;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  static inline thread_local bool in_task_ = false;
+};
+
+// Runs work(t) for t in [0, n) on the spin pool; false (nothing run) when the pool cannot take it.
+template <class W>
+bool spin_pool_run(int n, W& work) {
+  return SpinPool::global().try_run(n, [](void* c, int t) { (*static_cast<W*>(c))(t); }, &work);
+}
+
+}  // namespace qforge::kernels
