@@ -10,13 +10,15 @@
 // others on workers — and returns true when all have returned. It returns false without calling fn when it cannot
 // (the pool is serving another caller, the call comes from inside a task, n − 1 exceeds the workers, or the
 // process forked since the workers started); the caller then runs the work another way. Callers partition work
-// by t, so results never depend on which thread ran a part. $QFORGE_SPIN_POOL=0 turns the pool off.
+// by t, so results never depend on which thread ran a part. An exception from a part is rethrown by try_run once
+// all parts have returned. $QFORGE_SPIN_POOL=0 turns the pool off.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -93,11 +95,21 @@ class SpinPool {
       std::lock_guard<std::mutex> lk(mu_);  // a worker about to sleep re-checks gen_ under this lock
     }
     cv_.notify_all();
+    // A part that throws (here or on a worker) is rethrown here, after every part has finished: the workers may
+    // still be reading the caller's frame until then.
+    std::exception_ptr err;
     in_task_ = true;
-    fn(ctx, 0);
+    try {
+      fn(ctx, 0);
+    } catch (...) {
+      err = std::current_exception();
+    }
     in_task_ = false;
     while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    if (!err) err = worker_err_;
+    worker_err_ = nullptr;
     busy_.store(false, std::memory_order_release);
+    if (err) std::rethrow_exception(err);
     return true;
   }
 
@@ -156,7 +168,14 @@ class SpinPool {
         spins = 0;
       }
       seen = g;
-      if (t < n_) fn_(ctx_, t);
+      if (t < n_) {
+        try {
+          fn_(ctx_, t);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(mu_);
+          if (!worker_err_) worker_err_ = std::current_exception();
+        }
+      }
       pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
@@ -170,6 +189,7 @@ class SpinPool {
   Fn fn_ = nullptr;
   void* ctx_ = nullptr;
   int n_ = 0;
+  std::exception_ptr worker_err_;  // the first exception of a worker's part in this round (under mu_)
   bool started_ = false;
   long owner_pid_ = 0;
   std::vector<std::thread> threads_;

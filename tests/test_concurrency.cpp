@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -179,6 +180,21 @@ TEST_CASE("spin pool: every part runs once, nested and concurrent callers fall b
   };
   REQUIRE(kernels::spin_pool_run(2, outer));
   CHECK(inner_refused.load() == 2);
+  // A part that throws, on the caller (t = 0) or on a worker (t = 1): try_run rethrows after both parts are done,
+  // and the pool serves the next call.
+  for (int bad = 0; bad < 2; ++bad) {
+    std::atomic<int> done{0};
+    auto thrower = [&](int t) {
+      done.fetch_add(1);
+      if (t == bad) throw std::runtime_error("part " + std::to_string(t));
+    };
+    CHECK_THROWS_WITH(kernels::spin_pool_run(2, thrower), ("part " + std::to_string(bad)).c_str());
+    CHECK(done.load() == 2);
+    std::vector<int> hits(2, 0);
+    auto work = [&](int t) { hits[size_t(t)] += 1; };
+    CHECK(kernels::spin_pool_run(2, work));
+    CHECK(hits == std::vector<int>{1, 1});
+  }
   // Callers on 4 threads at once: each call either runs all its parts once or is refused and runs nothing.
   // (Checked after the join: the counters, not doctest, are touched from the callers' threads.)
   std::atomic<int> ran{0}, refused{0}, wrong{0};
