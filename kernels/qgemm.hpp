@@ -79,6 +79,10 @@ inline void run_blocks(const GemmJob& j, BlockFn fn, int mr, int threads) {
   }
   const int64_t items = int64_t(nchunks) * np;
   const int nthreads = int(std::min<int64_t>(T, items));
+  // Chunks of near-equal size (their tile counts differ by at most one), so that equal shares of items are equal
+  // shares of work: with chunks of tiles_per_chunk tiles and a small remainder chunk, a thread whose share held
+  // the remainder got far less work (1024³ at 2 threads: 105 vs 66 tiles).
+  auto chunk_row = [&](int c) { return std::min(M, int(int64_t(mtiles) * c / nchunks) * mr); };
   auto work = [&](int t) {
     const int64_t i0 = items * t / nthreads, i1 = items * (t + 1) / nthreads;
     int64_t i = i0;
@@ -86,7 +90,7 @@ inline void run_blocks(const GemmJob& j, BlockFn fn, int mr, int threads) {
       const int chunk = int(i / np);
       const int pa = int(i % np);
       const int pb = int(std::min<int64_t>(np, pa + (i1 - i)));
-      const int m0 = chunk * tiles_per_chunk * mr, m1 = std::min(M, (chunk + 1) * tiles_per_chunk * mr);
+      const int m0 = chunk_row(chunk), m1 = chunk_row(chunk + 1);
       fn(j, m0, m1, pa, pb);
       i += pb - pa;
     }
