@@ -275,21 +275,13 @@ void qconv2d_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const PackedCo
     const int64_t dw_work = 4 * int64_t(M) * C * p.kernel_h * p.kernel_w;
     const int T = std::max(1, std::min(qgemm_detail::threads_for_work(qgemm_detail::resolve_threads(threads), dw_work),
                                        (M + 7) / 8));
-    if (T <= 1) {
-      fn(j, 0, M);
-      return;
-    }
     // Contiguous pixel ranges, multiples of 4 so every thread runs full register tiles.
     auto part = [&](int t) {
       const int q = (M + 3) / 4;
       const int a = std::min(M, int(int64_t(q) * t / T) * 4), b = std::min(M, int(int64_t(q) * (t + 1) / T) * 4);
       if (a < b) fn(j, a, b);
     };
-    if (spin_pool_run(T, part)) return;
-#if defined(_OPENMP)
-#pragma omp parallel for num_threads(T) schedule(static, 1)
-#endif
-    for (int t = 0; t < T; ++t) part(t);
+    run_parts(T, part);
     return;
   }
   const bool pointwise = taps == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 && p.pad_left == 0 &&

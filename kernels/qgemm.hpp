@@ -95,17 +95,7 @@ inline void run_blocks(const GemmJob& j, BlockFn fn, int mr, int threads) {
       i += pb - pa;
     }
   };
-  if (nthreads <= 1) {
-    work(0);
-    return;
-  }
-  if (kernels::spin_pool_run(nthreads, work)) return;
-#if defined(_OPENMP)
-#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
-  for (int t = 0; t < nthreads; ++t) work(t);
-#else
-  work(0);
-#endif
+  kernels::run_parts(nthreads, work);
 }
 
 }  // namespace qgemm_detail

@@ -3,8 +3,10 @@
 // Why: an int8 layer at batch 1 takes 10–200 µs, and waking a parked OpenMP thread took 54–65 µs here under
 // OMP_WAIT_POLICY=passive (bench/bm_threads), the policy a shared machine needs; libgomp reads its policy once at
 // start-up. These workers spin (pause loop) while a hot section is open — QExecutor::run opens one for the layers
-// of one inference — and for a few microseconds after each task otherwise, then sleep on a condition variable.
-// So a second thread costs ~1 µs per layer inside an inference and no CPU time between inferences.
+// of one inference; only the workers of the last call keep spinning — and for kIdleSpins pauses after each task
+// otherwise, then sleep on a condition variable. An empty 2-part call after 0 / 20 / 200 µs of serial work took
+// 0.4 / 0.7 / 2.8 µs in a hot section and 0.3 / 0.6 / 28 µs outside one, against 51 / 54 / 69 µs for an OpenMP
+// region under passive waits (bench/bm_threads, 22 Nov 2026, this 2-core machine).
 //
 // Contract: try_run(n, fn, ctx) calls fn(ctx, t) exactly once for every t in [0, n) — t = 0 on the caller, the
 // others on workers — and returns true when all have returned. It returns false without calling fn when it cannot
@@ -14,12 +16,14 @@
 // all parts have returned. $QFORGE_SPIN_POOL=0 turns the pool off.
 #pragma once
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -42,6 +46,13 @@ inline void cpu_relax() {
 #endif
 }
 
+// An OMP_WAIT_POLICY value in lower case ("" when unset): libgomp accepts it in any case.
+inline std::string wait_policy_lower(const char* v) {
+  std::string p(v ? v : "");
+  for (char& c : p) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return p;
+}
+
 class SpinPool {
  public:
   using Fn = void (*)(void*, int);
@@ -52,11 +63,14 @@ class SpinPool {
     return pool;
   }
 
-  // false when $QFORGE_SPIN_POOL is 0 (read once).
+  // false when $QFORGE_SPIN_POOL is 0, or when OMP_WAIT_POLICY=active: OpenMP's idle threads then spin without
+  // end and would share the cores with the pool's workers (bench/bm_threads: 27-310 µs per pool call instead of
+  // 0.4-3), while its own regions cost ~1 µs. Read once.
   static bool enabled() {
     static const bool on = [] {
       const char* e = std::getenv("QFORGE_SPIN_POOL");
-      return !(e && std::strcmp(e, "0") == 0);
+      if (e && std::strcmp(e, "0") == 0) return false;
+      return wait_policy_lower(std::getenv("OMP_WAIT_POLICY")) != "active";
     }();
     return on;
   }
@@ -88,9 +102,10 @@ class SpinPool {
     }
     fn_ = fn;
     ctx_ = ctx;
-    n_ = n;
-    pending_.store(int(threads_.size()), std::memory_order_relaxed);
-    gen_.fetch_add(1, std::memory_order_release);
+    // The round's part count travels in the generation word itself, so that a worker outside the round (t ≥ n),
+    // which the caller does not wait for, never reads a field the next round may be writing.
+    pending_.store(n - 1, std::memory_order_relaxed);
+    gen_.store(((gen_.load(std::memory_order_relaxed) >> 8) + 1) << 8 | uint64_t(n), std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(mu_);  // a worker about to sleep re-checks gen_ under this lock
     }
@@ -151,44 +166,43 @@ class SpinPool {
   void worker(int t) {
     in_task_ = true;  // a task that calls try_run runs its work itself
     uint64_t seen = 0;
+    bool took_part = false;  // in the last round: only those workers keep spinning through a hot section
     for (;;) {
       int spins = 0;
       uint64_t g;
       while ((g = gen_.load(std::memory_order_acquire)) == seen) {
         if (stop_.load(std::memory_order_acquire)) return;
-        if (hot() || spins < kIdleSpins) {
+        if ((took_part && hot()) || spins < kIdleSpins) {
           ++spins;
           cpu_relax();
           continue;
         }
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] {
-          return gen_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire) || hot();
-        });
+        cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire); });
         spins = 0;
       }
       seen = g;
-      if (t < n_) {
-        try {
-          fn_(ctx_, t);
-        } catch (...) {
-          std::lock_guard<std::mutex> lk(mu_);
-          if (!worker_err_) worker_err_ = std::current_exception();
-        }
+      took_part = t < int(g & 0xFF);
+      if (!took_part) continue;
+      try {
+        fn_(ctx_, t);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!worker_err_) worker_err_ = std::current_exception();
       }
       pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
-  // ~10 µs of pause instructions before an idle worker outside a hot section sleeps.
+  // Pauses before an idle worker outside a hot section sleeps: it is still awake 20 µs after a call, asleep 200 µs
+  // after one (bench/bm_threads).
   static constexpr int kIdleSpins = 4096;
 
   std::atomic<bool> busy_{false}, stop_{false};
-  std::atomic<uint64_t> gen_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> gen_{0};  // round number << 8 | the round's part count (≤ 64)
+  std::atomic<int> pending_{0};   // parts still running on workers
   Fn fn_ = nullptr;
   void* ctx_ = nullptr;
-  int n_ = 0;
   std::exception_ptr worker_err_;  // the first exception of a worker's part in this round (under mu_)
   bool started_ = false;
   long owner_pid_ = 0;
@@ -202,6 +216,20 @@ class SpinPool {
 template <class W>
 bool spin_pool_run(int n, W& work) {
   return SpinPool::global().try_run(n, [](void* c, int t) { (*static_cast<W*>(c))(t); }, &work);
+}
+
+// Runs work(t) for t in [0, n): on the spin pool when it takes the call, else in an OpenMP region, else serially.
+template <class W>
+void run_parts(int n, W& work) {
+  if (n <= 1) {
+    if (n == 1) work(0);
+    return;
+  }
+  if (spin_pool_run(n, work)) return;
+#if defined(_OPENMP)
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+#endif
+  for (int t = 0; t < n; ++t) work(t);
 }
 
 }  // namespace qforge::kernels

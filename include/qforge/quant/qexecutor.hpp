@@ -434,7 +434,6 @@ class QExecutor {
     const SlicePlan plan =
         plan_slices(N - done, peak, opt_.slice_bytes > 0 ? opt_.slice_bytes : l2_cache_bytes(), T);
     const int64_t S = plan.images, ns = plan.slices;
-    const bool parallel = plan.parallel;
     if (done == 0 && ns == 1) return run_batch(inputs, obs, opt_.threads);
     std::vector<Result<std::vector<Tensor>>> res(size_t(ns), Result<std::vector<Tensor>>(make_error("not run")));
     auto run_slice = [&](int64_t k, int threads) {
@@ -447,7 +446,7 @@ class QExecutor {
         res[size_t(k)] = make_error("batch slice [", a, ", ", b, "): ", e.what());
       }
     };
-    if (parallel) {
+    if (plan.parallel) {
 #if defined(_OPENMP)
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
 #endif
@@ -462,19 +461,6 @@ class QExecutor {
     return join_slices(parts, N);
   }
 
- private:
-  // What a run on one image found, for slicing: whether every value it made has the batch (1) as its first
-  // dimension, and the largest bytes of one node's non-constant inputs plus outputs.
-  struct ImageStats {
-    bool per_image = true;
-    int64_t peak_bytes = 0;
-  };
-  struct SliceProbe {
-    std::mutex mu;
-    std::map<Shape, int64_t> peak;  // per-image input shapes → ImageStats::peak_bytes (0: not per image)
-  };
-
- public:
   // How `remaining` images run: slices of `images` (the last may be shorter) whose largest layer, peak_bytes per
   // image, stays within budget; with threads > 1 and at least as many images, the slices run in parallel and
   // their count is a multiple of the threads (even shares), else they run one after the other.
@@ -504,6 +490,17 @@ class QExecutor {
   bool nodes_are_per_image() const { return per_image_; }
 
  private:
+  // What a run on one image found, for slicing: whether every value it made has the batch (1) as its first
+  // dimension, and the largest bytes of one node's non-constant inputs plus outputs.
+  struct ImageStats {
+    bool per_image = true;
+    int64_t peak_bytes = 0;
+  };
+  struct SliceProbe {
+    std::mutex mu;
+    std::map<Shape, int64_t> peak;  // per-image input shapes → ImageStats::peak_bytes (0: not per image)
+  };
+
   // The inputs' shapes without their batch axis, one after the other (−1 between them); false when an input has
   // no batch axis or the inputs' batches differ.
   static bool image_shapes(const std::vector<Tensor>& inputs, Shape* sample) {
@@ -612,7 +609,6 @@ class QExecutor {
     return false;
   }
 
- private:
   // The whole batch layer by layer, `threads` inside each kernel; stats: see ImageStats.
   Result<std::vector<Tensor>> run_batch(const std::vector<Tensor>& inputs, const Observer* obs, int threads,
                                         ImageStats* stats = nullptr) const {

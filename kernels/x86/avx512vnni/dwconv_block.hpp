@@ -43,24 +43,13 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
                                TC* y, TC* y2 = nullptr) {
   const __mmask16 all = 0xFFFF;
   if constexpr (std::is_same_v<TC, uint8_t> || std::is_same_v<TC, int8_t>) {
-    // Requantize each accumulator to int32 in [lo, hi], then narrow with saturating packs: in every 128-bit lane
-    // L, packs(v0, v1) holds v0's and v1's dwords 4L..4L+3 and the byte pack appends v2's and v3's, so byte 4q + i
-    // of lane L is accumulator q's lane 4L + i, channel 16L + 4q + i: channel order, no shuffle. The values are
-    // integral and within [lo, hi], so adding the zero point in int16 and saturating to 8 bits gives what the
-    // reference's int32 add and clamp give.
+    // pack4 lands the permuted accumulator lanes in channel order: byte 16L + 4q + i is channel 16L + 4q + i.
+    const __m512 lo = _mm512_set1_ps(j.lo), hi = _mm512_set1_ps(j.hi);
     __m512i v[4];
 #pragma GCC unroll 4
-    for (int jj = 0; jj < 4; ++jj) {
-      const __m512i a = _mm512_add_epi32(acc[jj], _mm512_loadu_si512(cb + 16 * jj));
-      __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, a), _mm512_loadu_ps(sc + 16 * jj));
-      x = _mm512_maskz_max_ps(all, x, _mm512_set1_ps(j.lo));  // NaN → lo, like the reference
-      x = _mm512_maskz_min_ps(all, x, _mm512_set1_ps(j.hi));
-      v[jj] = _mm512_maskz_cvtps_epi32(all, x);
-    }
-    const __m512i zp = _mm512_set1_epi16(int16_t(j.out_zp));
-    const __m512i w01 = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), zp);
-    const __m512i w23 = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), zp);
-    const __m512i o = std::is_same_v<TC, uint8_t> ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+    for (int jj = 0; jj < 4; ++jj)
+      v[jj] = requant_i32(acc[jj], _mm512_loadu_si512(cb + 16 * jj), _mm512_loadu_ps(sc + 16 * jj), lo, hi);
+    const __m512i o = pack4<TC>(v, _mm512_set1_epi16(int16_t(j.out_zp)));
     if constexpr (PAIR) {
       const __mmask64 m = valid >= 32 ? __mmask64(0xFFFFFFFFu) : (__mmask64(1) << valid) - 1;
       _mm512_mask_storeu_epi8(y, m, o);

@@ -36,6 +36,27 @@ constexpr int kTallRows1 = 12;  // rows per tile when every panel is 16 columns 
 constexpr int kTallRows2 = 8;   // ... 32 columns wide
 
 
+// The 8-bit requantization of 16 accumulators before the zero point: (acc + cb) · s clamped to [lo, hi] (NaN →
+// lo, like the reference) and rounded to int32. The maskz forms with an all-ones mask are the plain instructions;
+// GCC 12's unmasked cvt/min/max intrinsics use _mm512_undefined_*() and trip -Wuninitialized in user builds.
+QF_AVX512VNNI_FN __m512i requant_i32(__m512i acc, __m512i cb, __m512 s, __m512 lo, __m512 hi) {
+  const __mmask16 all = 0xFFFF;
+  __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc, cb)), s);
+  x = _mm512_maskz_max_ps(all, x, lo);
+  x = _mm512_maskz_min_ps(all, x, hi);
+  return _mm512_maskz_cvtps_epi32(all, x);
+}
+
+// Four requantized vectors plus the zero point, narrowed to 64 bytes with saturating packs: in every 128-bit lane
+// L, byte 4q + i ← lane 4L + i of q[q]. Every step saturates, so the bytes equal an int32 add of the zero point
+// and a saturating vpmov*db of each vector, for any values.
+template <class TC>
+QF_AVX512VNNI_FN __m512i pack4(const __m512i (&q)[4], __m512i zp16) {
+  const __m512i w01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
+  const __m512i w23 = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16);
+  return std::is_same_v<TC, uint8_t> ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+}
+
 // Epilogue of one vector of 16 columns: adds the folded bias cb, scales by s, and for 8-bit outputs clamps to
 // [e.lo, e.hi], rounds and adds the zero point; stores the lanes of mask mk. A tile loads cb and s once per
 // column vector and calls this for each of its rows (stores through a uint8_t* may alias anything, so a helper
@@ -46,25 +67,16 @@ struct EpiConsts {
 };
 template <class TC>
 QF_AVX512VNNI_FN void store16_pre(__m512i acc, __m512i cb, __m512 s, const EpiConsts& e, __mmask16 mk, TC* c) {
-  // The maskz forms with an all-ones mask are the plain instructions; GCC 12's unmasked cvt/min/max intrinsics
-  // use _mm512_undefined_*() and trip -Wuninitialized in user builds.
-  const __mmask16 all = 0xFFFF;
-  const __m512i v = _mm512_add_epi32(acc, cb);
   if constexpr (std::is_same_v<TC, int32_t>) {
-    _mm512_mask_storeu_epi32(c, mk, v);
+    _mm512_mask_storeu_epi32(c, mk, _mm512_add_epi32(acc, cb));
+  } else if constexpr (std::is_same_v<TC, float>) {
+    _mm512_mask_storeu_ps(c, mk, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_add_epi32(acc, cb)), s));
   } else {
-    __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, v), s);
-    if constexpr (std::is_same_v<TC, float>) {
-      _mm512_mask_storeu_ps(c, mk, x);
-    } else {
-      x = _mm512_maskz_max_ps(all, x, e.lo);  // NaN → lo, like the reference
-      x = _mm512_maskz_min_ps(all, x, e.hi);
-      const __m512i q = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, x), e.zp);
-      if constexpr (std::is_same_v<TC, uint8_t>)
-        _mm512_mask_cvtusepi32_storeu_epi8(c, mk, q);
-      else
-        _mm512_mask_cvtsepi32_storeu_epi8(c, mk, q);
-    }
+    const __m512i q = _mm512_add_epi32(requant_i32(acc, cb, s, e.lo, e.hi), e.zp);
+    if constexpr (std::is_same_v<TC, uint8_t>)
+      _mm512_mask_cvtusepi32_storeu_epi8(c, mk, q);
+    else
+      _mm512_mask_cvtsepi32_storeu_epi8(c, mk, q);
   }
 }
 
@@ -75,15 +87,12 @@ QF_AVX512VNNI_FN __mmask16 lanes(int valid) {
   return valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
 }
 
-// The 8-bit epilogue of MR rows × 64 columns (4 column vectors): each row's four vectors are requantized to int32
-// in [lo, hi] as store16_pre does, then narrowed with saturating packs — in every 128-bit lane L, packs(v0, v1) and
-// the byte pack put dword 4L + q of the result ← columns 16q + 4L .. +3 — and one dword permute restores column
-// order: a single 64-byte store per row instead of four vpmovusdb stores. The packs saturate at every step, so the
-// bytes equal store16_pre's (int32 add of the zero point, then saturation) for every accumulator value.
+// The 8-bit epilogue of MR rows × 64 columns (4 column vectors): each row's four vectors requantized and packed
+// (pack4 puts dword 4L + q ← columns 16q + 4L .. +3), then one dword permute restores column order: a single
+// 64-byte store per row instead of four vpmovusdb stores, the same bytes as store16_pre.
 template <int MR, class TC>
 QF_AVX512VNNI_FN void store_rows64(const __m512i (&acc)[MR][4], const int32_t* cbias, const float* scale,
                                    const EpiConsts& e, int valid, TC* c, int64_t ldc) {
-  const __mmask16 all = 0xFFFF;
   __m512i cb[4];
   __m512 s[4];
 #pragma GCC unroll 4
@@ -97,17 +106,8 @@ QF_AVX512VNNI_FN void store_rows64(const __m512i (&acc)[MR][4], const int32_t* c
   for (int r = 0; r < MR; ++r) {
     __m512i q[4];
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) {
-      __m512 x = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(all, _mm512_add_epi32(acc[r][v], cb[v])), s[v]);
-      x = _mm512_maskz_max_ps(all, x, e.lo);  // NaN → lo, like the reference
-      x = _mm512_maskz_min_ps(all, x, e.hi);
-      q[v] = _mm512_maskz_cvtps_epi32(all, x);
-    }
-    const __m512i w01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), e.zp16);
-    const __m512i w23 = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), e.zp16);
-    const __m512i o = _mm512_maskz_permutexvar_epi32(
-        0xFFFF, order, std::is_same_v<TC, uint8_t> ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23));
-    _mm512_mask_storeu_epi8(c + r * ldc, mk, o);
+    for (int v = 0; v < 4; ++v) q[v] = requant_i32(acc[r][v], cb[v], s[v], e.lo, e.hi);
+    _mm512_mask_storeu_epi8(c + r * ldc, mk, _mm512_maskz_permutexvar_epi32(0xFFFF, order, pack4<TC>(q, e.zp16)));
   }
 }
 
