@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "qforge/core/rng.hpp"
+#include <kernels/spin_pool.hpp>
 
 #if defined(QFORGE_HAVE_DNNL)
 #include <dnnl.hpp>
@@ -44,6 +46,19 @@ inline const char* dnnl_isa_name() {
   }
 }
 #endif
+
+// A qforge kernel row with threads > 1 runs inside a spin-pool hot section, as every layer of a model run with
+// threads > 1 does (QExecutor::run_batch): the pool's workers spin between calls, and a kernel takes a second
+// thread per 1M multiply-adds (kernels/threads.hpp) instead of 4M.
+class LayerThreads {
+ public:
+  explicit LayerThreads(int threads) {
+    if (threads > 1) hot_.emplace();
+  }
+
+ private:
+  std::optional<qforge::kernels::SpinPool::HotSection> hot_;
+};
 
 // Calls add(threads, suffix, finish) for 1 and 2 threads. Rows are named <...>/<shape><suffix> (suffix "" or
 // "/threads:2"); finish(b) sets microseconds and, for 2 threads, wall time (CPU time would count one thread only).

@@ -19,6 +19,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -51,6 +52,10 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
       v[jj] = requant_i32(acc[jj], _mm512_loadu_si512(cb + 16 * jj), _mm512_loadu_ps(sc + 16 * jj), lo, hi);
     const __m512i o = pack4<TC>(v, _mm512_set1_epi16(int16_t(j.out_zp)));
     if constexpr (PAIR) {
+      if (valid == 32 && y2 == y + 32) {  // C = 32: the two pixels' outputs are neighbours
+        _mm512_storeu_si512(y, o);
+        return;
+      }
       const __mmask64 m = valid >= 32 ? __mmask64(0xFFFFFFFFu) : (__mmask64(1) << valid) - 1;
       _mm512_mask_storeu_epi8(y, m, o);
       if (y2 != y) _mm256_mask_storeu_epi8(y2, __mmask32(m), _mm512_maskz_extracti64x4_epi64(0xF, o, 1));  // second pixel
@@ -75,11 +80,22 @@ QF_AVX512VNNI_FN void dw_store(const __m512i acc[4], const int32_t* cb, const fl
   }
 }
 
+// A half block of C = 32 channels over a run of neighbouring windows with stride 1: pixel 2r + 1's bytes follow
+// pixel 2r's, so one 64-byte load fills a paired register row (the two loads and two shuffles of the general
+// case made this ~35 % slower than a full block).
+struct PairRunRows {
+  const uint8_t* base;
+  const int64_t* off;
+};
+
 // The 64 bytes register row r reads for tap t: pixel r's channels c0.. (masked to the block's valid ones), or for
 // PAIR pixel 2r's ≤ 32 channels low and pixel 2r + 1's high (pixel 2r again when 2r + 1 == npix, an odd tail).
 template <bool PAIR, class Rows>
 QF_AVX512VNNI_FN __m512i dw_load(Rows rows, int r, int t, int c0, bool masked, __mmask64 mk, int npix) {
-  if constexpr (PAIR) {
+  if constexpr (std::is_same_v<Rows, PairRunRows>) {
+    (void)c0, (void)masked, (void)mk, (void)npix;
+    return _mm512_loadu_si512(rows.base + 64 * r + rows.off[t]);
+  } else if constexpr (PAIR) {
     const uint8_t* a = rows.at(2 * r, t) + c0;
     const uint8_t* b = rows.at(2 * r + 1 < npix ? 2 * r + 1 : 2 * r, t) + c0;
     const __mmask32 m = __mmask32(mk);
@@ -127,9 +143,9 @@ QF_AVX512VNNI_FN void dw_group(__m512i (&acc)[MR][4], Rows rows, int t, int c0, 
 // to a row (a half block). rows.at(p, t) = tap t of pixel p (channel 0), a TapRows or RunRows (qgemm_block.hpp).
 // `masked`: the last block of the row — loads are masked to the block's real channels.
 template <int MR, bool S8, class TC, bool PAIR, class Rows>
-QF_AVX512VNNI_KERNEL void dw_tile(Rows rows, int taps, int c0, int valid, bool masked,
-                                  const int8_t* w, const int32_t* cb, const float* sc, const DwJob& j, TC* y,
-                                  int64_t ystride, int npix) {
+QF_AVX512VNNI_FN void dw_tile_block(Rows rows, int taps, int c0, int valid, bool masked, const int8_t* w,
+                                    const int32_t* cb, const float* sc, const DwJob& j, TC* y, int64_t ystride,
+                                    int npix) {
   __m512i acc[MR][4];
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r)
@@ -181,17 +197,50 @@ QF_AVX512VNNI_KERNEL void dw_tile(Rows rows, int taps, int c0, int valid, bool m
   }
 }
 
+// The same MR rows over nb consecutive 64-channel blocks from c0: one call per tile, not one per block (the
+// calls took about half of dw_block's own 11 % of a 960c 7×7 layer, perf). Single rows take each block's valid
+// channels and mask from C; PAIR rows run the one half block they are given (nb = 1).
+template <int MR, bool S8, class TC, bool PAIR, class Rows>
+QF_AVX512VNNI_KERNEL void dw_tile(Rows rows, int taps, int nb, int C, int c0, int valid, bool masked,
+                                  const int8_t* w, const int32_t* cb, const float* sc, const DwJob& j, TC* y,
+                                  int64_t ystride, int npix) {
+  const size_t wblk = size_t(dw_groups(taps)) * 4 * 64;
+  for (int b = 0; b < nb; ++b) {
+    const int cb0 = c0 + b * kDwBlock;
+    const int vb = PAIR ? valid : std::min(kDwBlock, C - cb0);
+    const bool mb = PAIR ? masked : cb0 + kDwBlock >= C;
+    dw_tile_block<MR, S8, TC, PAIR, Rows>(rows, taps, cb0, vb, mb, w + size_t(b) * wblk, cb + b * kDwBlock,
+                                          sc + b * kDwBlock, j, y + b * kDwBlock, ystride, npix);
+  }
+}
+
 // mr register rows (1..4) of npix pixels: npix = mr, or for PAIR 2·mr − 1 or 2·mr.
 template <bool S8, class TC, bool PAIR, class Rows>
-QF_AVX512VNNI_FN void dw_tile_rows(int mr, Rows rows, int taps, int c0, int valid, bool masked, const int8_t* w,
-                                   const int32_t* cb, const float* sc, const DwJob& j, TC* y, int64_t ystride,
-                                   int npix) {
+QF_AVX512VNNI_FN void dw_tile_rows(int mr, Rows rows, int taps, int nb, int C, int c0, int valid, bool masked,
+                                   const int8_t* w, const int32_t* cb, const float* sc, const DwJob& j, TC* y,
+                                   int64_t ystride, int npix) {
   switch (mr) {
-    case 1: dw_tile<1, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
-    case 2: dw_tile<2, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
-    case 3: dw_tile<3, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
-    default: dw_tile<4, S8, TC, PAIR, Rows>(rows, taps, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
+    case 1: dw_tile<1, S8, TC, PAIR, Rows>(rows, taps, nb, C, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
+    case 2: dw_tile<2, S8, TC, PAIR, Rows>(rows, taps, nb, C, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
+    case 3: dw_tile<3, S8, TC, PAIR, Rows>(rows, taps, nb, C, c0, valid, masked, w, cb, sc, j, y, ystride, npix); break;
+    default:
+      dw_tile<4, S8, TC, PAIR, Rows>(rows, taps, nb, C, c0, valid, masked, w, cb, sc, j, y, ystride, npix);
+      break;
   }
+}
+
+// The accumulator order of a block's per-channel constants: lane group L of vector q ← group q of vector L (4
+// dwords each; channels 16L + 4q ..), a 4 × 4 transpose of 128-bit lane groups.
+QF_AVX512VNNI_FN void transpose_groups(__m512i (&v)[4]) {
+  const __mmask16 all = 0xFFFF;  // maskz forms: the unmasked ones start from an undefined vector GCC 12 flags
+  const __m512i t0 = _mm512_maskz_shuffle_i32x4(all, v[0], v[1], 0x44);  // groups 0, 1 of v0 and v1
+  const __m512i t1 = _mm512_maskz_shuffle_i32x4(all, v[0], v[1], 0xEE);  // groups 2, 3
+  const __m512i t2 = _mm512_maskz_shuffle_i32x4(all, v[2], v[3], 0x44);
+  const __m512i t3 = _mm512_maskz_shuffle_i32x4(all, v[2], v[3], 0xEE);
+  v[0] = _mm512_maskz_shuffle_i32x4(all, t0, t2, 0x88);
+  v[1] = _mm512_maskz_shuffle_i32x4(all, t0, t2, 0xDD);
+  v[2] = _mm512_maskz_shuffle_i32x4(all, t1, t3, 0x88);
+  v[3] = _mm512_maskz_shuffle_i32x4(all, t1, t3, 0xDD);
 }
 
 // Output pixels [m0, m1) of the job.
@@ -208,17 +257,37 @@ QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
   // bytes 32..63 of each packed vector ← bytes 0..31 (lanes L = 2, 3 ← L = 0, 1).
   std::vector<int32_t> cb(size_t(nblk) * kDwBlock, 0);
   std::vector<float> sc(size_t(nblk) * kDwBlock, 1.0f);
-  for (int b = 0; b < nblk; ++b)
-    for (int q = 0; q < 4; ++q)
-      for (int L = 0; L < 4; ++L)
-        for (int i = 0; i < 4; ++i) {
-          const int lane_ch = 16 * (half && b == nblk - 1 ? L & 1 : L) + 4 * q + i;
-          const int ch = b * kDwBlock + lane_ch;
-          if (ch >= C) continue;
-          const size_t e = size_t(b) * kDwBlock + 16 * q + 4 * L + i;
-          cb[e] = j.cbias[ch];
-          if (j.scale) sc[e] = j.scale[ch];
-        }
+  for (int b = 0; b < nblk; ++b) {
+    const int c0 = b * kDwBlock;
+    if (half && b == nblk - 1) {
+      for (int q = 0; q < 4; ++q)
+        for (int L = 0; L < 4; ++L)
+          for (int i = 0; i < 4; ++i) {
+            const int ch = c0 + 16 * (L & 1) + 4 * q + i;
+            if (ch >= C) continue;
+            const size_t e = size_t(c0) + 16 * q + 4 * L + i;
+            cb[e] = j.cbias[ch];
+            if (j.scale) sc[e] = j.scale[ch];
+          }
+      continue;
+    }
+    // Full and partial blocks in vectors (the scalar loop above took ~4 % of a 960c 7×7 layer, perf).
+    __m512i v[4], f[4];
+#pragma GCC unroll 4
+    for (int L = 0; L < 4; ++L) {
+      const __mmask16 mk = lanes(std::max(0, C - c0 - 16 * L));
+      v[L] = _mm512_maskz_loadu_epi32(mk, j.cbias + c0 + 16 * L);
+      f[L] = _mm512_castps_si512(j.scale ? _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mk, j.scale + c0 + 16 * L)
+                                         : _mm512_set1_ps(1.0f));
+    }
+    transpose_groups(v);
+    transpose_groups(f);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {
+      _mm512_storeu_si512(cb.data() + c0 + 16 * q, v[q]);
+      _mm512_storeu_si512(sc.data() + c0 + 16 * q, f[q]);
+    }
+  }
   struct alignas(64) Vec64 { int8_t b[64]; };  // one packed weight vector (aligned loads)
   std::vector<Vec64> wpair;
   if (half) {
@@ -238,19 +307,12 @@ QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
       RunRows run{nullptr, 0, j.conv->tap_off.data()};
       const bool is_run = j.conv->run_at(ms, mr, &run.base, &run.step);
       if (!is_run) j.conv->rows(ms, mr, rows.data());
-      for (int b = 0; b < nsingle; ++b) {
-        const int c0 = b * kDwBlock, valid = C - c0 < kDwBlock ? C - c0 : kDwBlock;
-        const bool masked = b == nblk - 1;
-        const int8_t* w = j.w + size_t(b) * wblk;
-        const int32_t* cbb = cb.data() + size_t(b) * kDwBlock;
-        const float* scb = sc.data() + size_t(b) * kDwBlock;
-        TC* y = Y + int64_t(ms) * C + c0;
-        if (is_run)
-          dw_tile_rows<S8, TC, false>(mr, run, taps, c0, valid, masked, w, cbb, scb, j, y, C, mr);
-        else
-          dw_tile_rows<S8, TC, false>(mr, TapRows{rows.data(), taps}, taps, c0, valid, masked, w, cbb, scb, j, y,
-                                      C, mr);
-      }
+      TC* y = Y + int64_t(ms) * C;
+      if (is_run)
+        dw_tile_rows<S8, TC, false>(mr, run, taps, nsingle, C, 0, 0, false, j.w, cb.data(), sc.data(), j, y, C, mr);
+      else
+        dw_tile_rows<S8, TC, false>(mr, TapRows{rows.data(), taps}, taps, nsingle, C, 0, 0, false, j.w, cb.data(),
+                                    sc.data(), j, y, C, mr);
     }
     if (half) {
       const int c0 = (nblk - 1) * kDwBlock;
@@ -261,12 +323,15 @@ QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
       TC* y = Y + int64_t(m) * C + c0;
       const int mr = (chunk + 1) / 2;
       RunRows run{nullptr, 0, j.conv->tap_off.data()};
-      if (j.conv->run_at(m, chunk, &run.base, &run.step)) {
-        dw_tile_rows<S8, TC, true>(mr, run, taps, c0, tail, masked, w, cbb, scb, j, y, C, chunk);
-      } else {
+      if (!j.conv->run_at(m, chunk, &run.base, &run.step)) {
         j.conv->rows(m, chunk, rows.data());
-        dw_tile_rows<S8, TC, true>(mr, TapRows{rows.data(), taps}, taps, c0, tail, masked, w, cbb, scb, j, y, C,
-                                   chunk);
+        dw_tile_rows<S8, TC, true>(mr, TapRows{rows.data(), taps}, taps, 1, C, c0, tail, masked, w, cbb, scb, j, y,
+                                   C, chunk);
+      } else if (run.step == 32 && C == 32 && chunk % 2 == 0) {
+        dw_tile_rows<S8, TC, true>(mr, PairRunRows{run.base, run.off}, taps, 1, C, c0, tail, masked, w, cbb, scb, j,
+                                   y, C, chunk);
+      } else {
+        dw_tile_rows<S8, TC, true>(mr, run, taps, 1, C, c0, tail, masked, w, cbb, scb, j, y, C, chunk);
       }
     }
   }
