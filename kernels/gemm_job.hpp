@@ -33,6 +33,9 @@ struct ConvRows {
   int pad_top = 0, pad_left = 0;
 
   int gather_seg = 0;                // > 0: gathered rows of taps × gather_seg bytes (see the header comment)
+  // Input rows [real_h0, real_h1) hold the image; the rows outside are padding made explicit (qconv's padded
+  // copy, filled with the zero point). padded_taps() tells a kernel which taps it may skip.
+  int real_h0 = 0, real_h1 = 1 << 30;
 
   std::vector<int64_t> tap_off;      // prepare(): byte offset of each tap from the window's top-left pixel
 
@@ -57,6 +60,25 @@ struct ConvRows {
            (out_h - 1) * stride_h + (kernel_h - 1) * dilation_h < in_h &&
            (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w < in_w;
   }
+  // The taps (bit t, taps ≤ 64) that read the explicit vertical padding for every one of rows [m0, m0 + mr):
+  // non-zero only when the rows are pixels of one output row next to the top or bottom edge. A kernel may skip
+  // such a tap if it adds back what the zero-point bytes would have contributed: zp'·Σ_k w[t][k] per column
+  // (PackedWeights::tapsum).
+  uint64_t padded_taps(int m0, int mr) const {
+    const int taps = kernel_h * kernel_w;
+    if (taps > 64 || gather_seg > 0 || (real_h0 <= 0 && real_h1 >= in_h)) return 0;
+    const int hw = out_h * out_w;
+    const int rem0 = m0 % hw, rem1 = (m0 + mr - 1) % hw;
+    const int oh = rem0 / out_w;
+    if (m0 / hw != (m0 + mr - 1) / hw || rem1 / out_w != oh) return 0;  // the tile spans output rows
+    uint64_t mask = 0;
+    for (int kh = 0; kh < kernel_h; ++kh) {
+      const int ih = oh * stride_h - pad_top + kh * dilation_h;
+      if (ih < real_h0 || ih >= real_h1) mask |= ((uint64_t(1) << kernel_w) - 1) << (kh * kernel_w);
+    }
+    return mask;
+  }
+
   // Whether rows [m0, m0 + mr) are one run: pixels of one output row whose windows all lie inside the input.
   // Then segment t of row m0 + r is at *base + r·(*step) + tap_off[t] (the depthwise kernels, which read their
   // input in place, use this for the tiles away from the border).

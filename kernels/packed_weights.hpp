@@ -59,6 +59,9 @@ struct PackedWeights {
   std::shared_ptr<int8_t> data;          // 64-byte aligned
   size_t bytes = 0;
   std::shared_ptr<const int32_t> colsum;  // npanels·nr entries (zero past N); null when !layout.colsums
+  // Per-tap column sums, tapsum[t·npanels·nr + n] = Σ_s W[n][t·seg + s], when taps > 1 and layout.colsums: a
+  // kernel that skips a tap of padding adds back its zero-point term (ConvRows::padded_taps).
+  std::shared_ptr<const int32_t> tapsum;
 
   bool empty() const { return !data; }
   int panel_cols(int p) const {  // columns stored in panel p (≥ valid columns)
@@ -109,7 +112,9 @@ inline PackedWeights pack_weights_segmented(int N, int taps, int seg, const int8
   pw.npanels = (N + L.nr - 1) / L.nr;
   pw.bytes = size_t(pw.npanels) * size_t(L.nr) * size_t(pw.kp) * size_t(L.elem_bytes);
   pw.data = pack_detail::aligned_bytes(pw.bytes);
-  std::vector<int32_t> cs(size_t(pw.npanels) * size_t(L.nr), 0);
+  const size_t ncols = size_t(pw.npanels) * size_t(L.nr);
+  std::vector<int32_t> cs(ncols, 0);
+  std::vector<int32_t> ts(taps > 1 && L.colsums ? size_t(taps) * ncols : 0, 0);
   for (int p = 0; p < pw.npanels; ++p) {
     const int width = pw.panel_cols(p), valid = pw.panel_valid(p);
     int8_t* dst8 = pw.data.get() + size_t(p) * size_t(L.nr) * size_t(pw.kp) * size_t(L.elem_bytes);
@@ -121,6 +126,7 @@ inline PackedWeights pack_weights_segmented(int N, int taps, int seg, const int8
         for (int s = 0; s < seg; ++s) {
           const int8_t v = src[t * seg + s];
           sum += v;
+          if (!ts.empty()) ts[size_t(t) * ncols + size_t(n)] += v;
           const int kk = t * pw.seg_pad + s;  // padded K index
           const size_t idx = (size_t(kk / L.kgroup) * size_t(width) + size_t(j)) * size_t(L.kgroup) + kk % L.kgroup;
           if (L.elem_bytes == 1) {
@@ -137,6 +143,11 @@ inline PackedWeights pack_weights_segmented(int N, int taps, int seg, const int8
     auto* c = new int32_t[cs.size()];
     std::copy(cs.begin(), cs.end(), c);
     pw.colsum = std::shared_ptr<const int32_t>(c, [](const int32_t* q) { delete[] q; });
+  }
+  if (!ts.empty()) {
+    auto* c = new int32_t[ts.size()];
+    std::copy(ts.begin(), ts.end(), c);
+    pw.tapsum = std::shared_ptr<const int32_t>(c, [](const int32_t* q) { delete[] q; });
   }
   return pw;
 }

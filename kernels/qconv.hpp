@@ -297,6 +297,10 @@ void qconv2d_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const PackedCo
     const PackedWeights& W = pc.groups[size_t(g)];
     ConvRows rows = qconv_detail::make_rows(pp, xr, pad_row.data(), g * cpg);
     if (pc.gathered) rows.gather_seg = cpg;
+    if (xr != xb) {  // the padded copy: its first and last rows of padding
+      rows.real_h0 = p.pad_top;
+      rows.real_h1 = p.pad_top + p.in_h;
+    }
     Epilogue eg = ep;
     if (ep.bias) eg.bias = ep.bias + size_t(g) * opg;
     if (ep.scale) eg.scale = ep.scale + size_t(g) * opg;

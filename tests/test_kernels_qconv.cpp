@@ -108,7 +108,16 @@ TEST_CASE("qconv: implicit-GEMM convolutions match the reference on every ISA") 
       conv(1, 9, 9, 6, 12, 3, 2, 1, 3),  // gathered, groups 3 (2 channels each)
       conv(2, 15, 13, 16, 16, 3, 1, 1),  // 16 channels: padded copy, base-address rows, 12-row tiles
       conv(1, 11, 17, 24, 32, 3, 2, 1),  // stride 2, 8-row tiles
+      // Row tiles of an edge output row skip the taps of padding (AVX-512 VNNI): 6-row tiles inside row 0 and
+      // row 6 and a 1-row tile (7×7 out), a 5×5 kernel whose two top rows pad different sets of taps (batch 2),
+      // stride 2, padding only at the bottom (below).
+      conv(1, 7, 7, 64, 128, 3, 1, 1),
+      conv(2, 6, 14, 32, 64, 5, 1, 2),
+      conv(1, 13, 25, 64, 64, 3, 2, 1),
   };
+  ConvParams bottom = conv(1, 6, 13, 64, 64, 3, 1, 0);
+  bottom.pad_bottom = 2;
+  shapes.push_back(bottom);
   ConvParams asym = conv(1, 8, 10, 24, 40, 3, 2, 0);
   asym.pad_top = 0;
   asym.pad_left = 1;
@@ -129,6 +138,29 @@ TEST_CASE("qconv: implicit-GEMM convolutions match the reference on every ISA") 
     }
     for (int32_t zp : {0, 1, 128, 255}) check_conv<uint8_t, uint8_t>(isa, shapes[0], zp, seed++, 1, zp == 1);
   }
+}
+
+TEST_CASE("qconv: padded_taps names the taps that read only padding for a whole row tile") {
+  // A 7×7 output of a 3×3 conv with padding 1, read from the padded copy (9×9) as qconv2d_nhwc does.
+  const ConvParams p = conv(1, 7, 7, 64, 64, 3, 1, 1);
+  ConvParams pp;
+  std::vector<uint8_t> x(size_t(7) * 7 * 64, 3);
+  const uint8_t* xr = qconv_detail::pad_input(p, x.data(), 0, &pp);
+  std::vector<uint8_t> pad_row(64, 0);
+  ConvRows rows = qconv_detail::make_rows(pp, xr, pad_row.data(), 0);
+  CHECK(rows.padded_taps(0, 6) == 0);  // the real rows are not known yet: nothing may be skipped
+  rows.real_h0 = 1;
+  rows.real_h1 = 8;
+  CHECK(rows.padded_taps(0, 6) == 0x7);         // row 0: kh = 0 (taps 0-2)
+  CHECK(rows.padded_taps(0, 7) == 0x7);
+  CHECK(rows.padded_taps(6, 1) == 0x7);
+  CHECK(rows.padded_taps(6, 2) == 0);           // spans rows 0 and 1
+  CHECK(rows.padded_taps(7, 6) == 0);           // row 1: inside
+  CHECK(rows.padded_taps(42, 6) == 0x1C0);      // row 6: kh = 2 (taps 6-8)
+  CHECK(rows.padded_taps(48, 1) == 0x1C0);
+  CHECK(rows.padded_taps(41, 2) == 0);
+  rows.gather_seg = 64;                         // gathered rows never skip
+  CHECK(rows.padded_taps(0, 6) == 0);
 }
 
 TEST_CASE("qconv: depthwise convolutions match the reference on every ISA") {
