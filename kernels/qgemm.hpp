@@ -70,7 +70,11 @@ inline void run_blocks(const GemmJob& j, BlockFn fn, int mr, int threads) {
   const int mtiles = (M + mr - 1) / mr;
   int tiles_per_chunk = std::max(1, int((256 * 1024) / std::max(W.kp, 1)) / mr);
   int nchunks = (mtiles + tiles_per_chunk - 1) / tiles_per_chunk;
-  const int T = threads_for_work(threads, int64_t(M) * int64_t(W.N) * int64_t(std::max(W.kp, 1)));
+  // A batch-1 row streams its weights once (no reuse across rows): a MAC then costs ~4x one of a GEMM tile
+  // (bench/bm_gemm, AVX-512 VNNI, 1 thread: 1x1000x1280 at ~220 GOPS, the other shapes 840-900), and the second
+  // thread also brings its own core's L2 for half the panels.
+  const int64_t macs = int64_t(M) * int64_t(W.N) * int64_t(std::max(W.kp, 1)) * (M == 1 ? 4 : 1);
+  const int T = threads_for_work(threads, macs);
   if (T > 1) {
     while (int64_t(nchunks) * np < 8 * T && tiles_per_chunk > 1) {
       tiles_per_chunk = (tiles_per_chunk + 1) / 2;
