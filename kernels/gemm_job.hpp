@@ -33,9 +33,10 @@ struct ConvRows {
   int pad_top = 0, pad_left = 0;
 
   int gather_seg = 0;                // > 0: gathered rows of taps × gather_seg bytes (see the header comment)
-  // Input rows [real_h0, real_h1) hold the image; the rows outside are padding made explicit (qconv's padded
-  // copy, filled with the zero point). padded_taps() tells a kernel which taps it may skip.
-  int real_h0 = 0, real_h1 = 1 << 30;
+  // Input rows [real_h0, real_h1) and columns [real_w0, real_w1) hold the image; the rest is padding made
+  // explicit (qconv's padded copy, filled with the zero point). The *_padded_taps() masks tell a kernel which
+  // taps it may skip.
+  int real_h0 = 0, real_h1 = 1 << 30, real_w0 = 0, real_w1 = 1 << 30;
 
   std::vector<int64_t> tap_off;      // prepare(): byte offset of each tap from the window's top-left pixel
 
@@ -60,21 +61,38 @@ struct ConvRows {
            (out_h - 1) * stride_h + (kernel_h - 1) * dilation_h < in_h &&
            (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w < in_w;
   }
-  // The taps (bit t, taps ≤ 64) that read the explicit vertical padding for every one of rows [m0, m0 + mr):
-  // non-zero only when the rows are pixels of one output row next to the top or bottom edge. A kernel may skip
-  // such a tap if it adds back what the zero-point bytes would have contributed: zp'·Σ_k w[t][k] per column
-  // (PackedWeights::tapsum).
-  uint64_t padded_taps(int m0, int mr) const {
-    const int taps = kernel_h * kernel_w;
-    if (taps > 64 || gather_seg > 0 || (real_h0 <= 0 && real_h1 >= in_h)) return 0;
-    const int hw = out_h * out_w;
-    const int rem0 = m0 % hw, rem1 = (m0 + mr - 1) % hw;
-    const int oh = rem0 / out_w;
-    if (m0 / hw != (m0 + mr - 1) / hw || rem1 / out_w != oh) return 0;  // the tile spans output rows
+  // Whether some windows read explicit padding and a kernel may skip such taps (row_/col_padded_taps).
+  bool skippable_padding() const {
+    return kernel_h * kernel_w <= 64 && gather_seg == 0 && all_interior() &&
+           (real_h0 > 0 || real_h1 < in_h || real_w0 > 0 || real_w1 < in_w);
+  }
+  // The share of all taps of all windows that read padding (0.18 for a 3×3 conv with padding 1 at 7×7 outputs,
+  // 0.024 at 56×56). With KH = Σ_oh (padded kernel rows) and KW = Σ_ow (padded kernel columns), the padded taps are
+  // KH·kernel_w·out_w + KW·kernel_h·out_h − KH·KW (the corners counted once).
+  double padded_share() const {
+    int64_t kh_sum = 0, kw_sum = 0;
+    for (int oh = 0; oh < out_h; ++oh) kh_sum += __builtin_popcountll(row_padded_taps(oh)) / kernel_w;
+    for (int ow = 0; ow < out_w; ++ow) kw_sum += __builtin_popcountll(col_padded_taps(ow)) / kernel_h;
+    const double padded = double(kh_sum) * kernel_w * out_w + double(kw_sum) * kernel_h * out_h - double(kh_sum) * kw_sum;
+    return padded / (double(out_h) * out_w * kernel_h * kernel_w);
+  }
+  // The taps (bit t = kh·kernel_w + kw) of output pixel (oh, ow)'s window that read explicit padding: the union
+  // of row_padded_taps(oh) and col_padded_taps(ow). A kernel may skip them if it adds back what the zero-point
+  // bytes would have contributed, zp'·Σ_k w[t][k] per column (PackedWeights::tapsum). Needs kernel_h·kernel_w ≤ 64.
+  uint64_t row_padded_taps(int oh) const {
     uint64_t mask = 0;
     for (int kh = 0; kh < kernel_h; ++kh) {
       const int ih = oh * stride_h - pad_top + kh * dilation_h;
       if (ih < real_h0 || ih >= real_h1) mask |= ((uint64_t(1) << kernel_w) - 1) << (kh * kernel_w);
+    }
+    return mask;
+  }
+  uint64_t col_padded_taps(int ow) const {
+    uint64_t mask = 0;
+    for (int kw = 0; kw < kernel_w; ++kw) {
+      const int iw = ow * stride_w - pad_left + kw * dilation_w;
+      if (iw < real_w0 || iw >= real_w1)
+        for (int kh = 0; kh < kernel_h; ++kh) mask |= uint64_t(1) << (kh * kernel_w + kw);
     }
     return mask;
   }

@@ -60,7 +60,7 @@ struct PackedWeights {
   size_t bytes = 0;
   std::shared_ptr<const int32_t> colsum;  // npanels·nr entries (zero past N); null when !layout.colsums
   // Per-tap column sums, tapsum[t·npanels·nr + n] = Σ_s W[n][t·seg + s], when taps > 1 and layout.colsums: a
-  // kernel that skips a tap of padding adds back its zero-point term (ConvRows::padded_taps).
+  // kernel that skips a tap of padding adds back its zero-point term (ConvRows::row_padded_taps).
   std::shared_ptr<const int32_t> tapsum;
 
   bool empty() const { return !data; }

@@ -297,9 +297,11 @@ void qconv2d_nhwc(const ConvParams& p, const TA* x, int32_t x_zp, const PackedCo
     const PackedWeights& W = pc.groups[size_t(g)];
     ConvRows rows = qconv_detail::make_rows(pp, xr, pad_row.data(), g * cpg);
     if (pc.gathered) rows.gather_seg = cpg;
-    if (xr != xb) {  // the padded copy: its first and last rows of padding
+    if (xr != xb) {  // the padded copy: where the image lies in it
       rows.real_h0 = p.pad_top;
       rows.real_h1 = p.pad_top + p.in_h;
+      rows.real_w0 = p.pad_left;
+      rows.real_w1 = p.pad_left + p.in_w;
     }
     Epilogue eg = ep;
     if (ep.bias) eg.bias = ep.bias + size_t(g) * opg;

@@ -108,9 +108,8 @@ TEST_CASE("qconv: implicit-GEMM convolutions match the reference on every ISA") 
       conv(1, 9, 9, 6, 12, 3, 2, 1, 3),  // gathered, groups 3 (2 channels each)
       conv(2, 15, 13, 16, 16, 3, 1, 1),  // 16 channels: padded copy, base-address rows, 12-row tiles
       conv(1, 11, 17, 24, 32, 3, 2, 1),  // stride 2, 8-row tiles
-      // Row tiles of an edge output row skip the taps of padding (AVX-512 VNNI): 6-row tiles inside row 0 and
-      // row 6 and a 1-row tile (7×7 out), a 5×5 kernel whose two top rows pad different sets of taps (batch 2),
-      // stride 2, padding only at the bottom (below).
+      // Taps of padding skipped (AVX-512 VNNI): a 7×7 output (edges and corners planned apart), a 5×5 kernel
+      // whose two top rows pad different sets of taps (batch 2), stride 2, padding only at the bottom (below).
       conv(1, 7, 7, 64, 128, 3, 1, 1),
       conv(2, 6, 14, 32, 64, 5, 1, 2),
       conv(1, 13, 25, 64, 64, 3, 2, 1),
@@ -140,7 +139,7 @@ TEST_CASE("qconv: implicit-GEMM convolutions match the reference on every ISA") 
   }
 }
 
-TEST_CASE("qconv: padded_taps names the taps that read only padding for a whole row tile") {
+TEST_CASE("qconv: the padded-tap masks name the taps that read padding") {
   // A 7×7 output of a 3×3 conv with padding 1, read from the padded copy (9×9) as qconv2d_nhwc does.
   const ConvParams p = conv(1, 7, 7, 64, 64, 3, 1, 1);
   ConvParams pp;
@@ -148,19 +147,20 @@ TEST_CASE("qconv: padded_taps names the taps that read only padding for a whole 
   const uint8_t* xr = qconv_detail::pad_input(p, x.data(), 0, &pp);
   std::vector<uint8_t> pad_row(64, 0);
   ConvRows rows = qconv_detail::make_rows(pp, xr, pad_row.data(), 0);
-  CHECK(rows.padded_taps(0, 6) == 0);  // the real rows are not known yet: nothing may be skipped
-  rows.real_h0 = 1;
-  rows.real_h1 = 8;
-  CHECK(rows.padded_taps(0, 6) == 0x7);         // row 0: kh = 0 (taps 0-2)
-  CHECK(rows.padded_taps(0, 7) == 0x7);
-  CHECK(rows.padded_taps(6, 1) == 0x7);
-  CHECK(rows.padded_taps(6, 2) == 0);           // spans rows 0 and 1
-  CHECK(rows.padded_taps(7, 6) == 0);           // row 1: inside
-  CHECK(rows.padded_taps(42, 6) == 0x1C0);      // row 6: kh = 2 (taps 6-8)
-  CHECK(rows.padded_taps(48, 1) == 0x1C0);
-  CHECK(rows.padded_taps(41, 2) == 0);
-  rows.gather_seg = 64;                         // gathered rows never skip
-  CHECK(rows.padded_taps(0, 6) == 0);
+  CHECK_FALSE(rows.skippable_padding());  // where the image lies is not known yet: nothing may be skipped
+  rows.real_h0 = rows.real_w0 = 1;
+  rows.real_h1 = rows.real_w1 = 8;
+  CHECK(rows.skippable_padding());
+  CHECK(rows.row_padded_taps(0) == 0x7);    // kh = 0: taps 0-2
+  CHECK(rows.row_padded_taps(3) == 0);
+  CHECK(rows.row_padded_taps(6) == 0x1C0);  // kh = 2: taps 6-8
+  CHECK(rows.col_padded_taps(0) == 0x49);   // kw = 0: taps 0, 3, 6
+  CHECK(rows.col_padded_taps(6) == 0x124);  // kw = 2: taps 2, 5, 8
+  CHECK(rows.col_padded_taps(1) == 0);
+  // 2·7·3 + 2·7·3 − 4 = 80 of 441 taps.
+  CHECK(rows.padded_share() == doctest::Approx(80.0 / 441.0));
+  rows.gather_seg = 64;  // gathered rows never skip
+  CHECK_FALSE(rows.skippable_padding());
 }
 
 TEST_CASE("qconv: depthwise convolutions match the reference on every ISA") {

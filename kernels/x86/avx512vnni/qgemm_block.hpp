@@ -34,6 +34,7 @@ constexpr int kNV = 4;   // zmm columns per register tile (64 columns = one pack
 constexpr int kGemvPanels = 4;
 constexpr int kTallRows1 = 12;  // rows per tile when every panel is 16 columns wide
 constexpr int kTallRows2 = 8;   // ... 32 columns wide
+constexpr double kPlanPaddedShare = 0.06;  // see block(): 7×7 (0.18) and 14×14 (0.09) outputs of a 3×3 conv, not 28×28 (0.047)
 
 
 // The 8-bit requantization of 16 accumulators before the zero point: (acc + cb) · s clamped to [lo, hi] (NaN →
@@ -304,10 +305,12 @@ QF_AVX512VNNI_FN void tile_any(int mr, int nv, Rows rows, int taps, int seg, con
   }
 }
 
-// Row tiles of one output row next to the top or bottom padding skip the taps that read only padding
-// (ConvRows::padded_taps), as oneDNN does: 8.8 % of a 512c 7×7 3×3 conv's multiply-adds, 4 % at 14×14. The
-// padding bytes are the zero point, so a skipped tap would have added zp'·tapsum[t][n]; the tile's epilogue takes
-// that from a bias made for its set of skipped taps (a handful of sets per call, made on first use).
+// Skipping padding, as oneDNN does: at 7×7 outputs 18 % of a 3×3 conv's taps read padding, at 14×14 9 %.
+// block_skip_padding groups a call's output pixels by the set of taps that read padding (interior, each edge, each
+// corner), cuts each group into row tiles that skip those taps, and runs the groups' leftovers together, skipping
+// what all their pixels share. The padding bytes are the zero point, so a skipped tap would have added
+// zp'·tapsum[t][n]: a tile's epilogue takes that from a bias made for its set of skipped taps (SkipBias, a handful
+// per call, made on first use). The tiles' rows are not neighbours, so they are stored through a small buffer.
 class SkipBias {
  public:
   SkipBias(const GemmJob& j, int32_t shift) : j_(j), zp_(uint32_t(j.a_zp + shift)) {}
@@ -332,6 +335,114 @@ class SkipBias {
   std::vector<uint64_t> masks_;
   std::vector<std::vector<int32_t>> biases_;
 };
+
+// bytes ≤ 256 from a 64-byte aligned buffer, in 64-byte masked moves (a libc call per row cost ~10 % of a tile).
+QF_AVX512VNNI_FN void copy_row(void* dst, const void* src, int bytes) {
+  for (int o = 0; o < bytes; o += 64) {
+    const int n = bytes - o < 64 ? bytes - o : 64;
+    const __mmask64 m = n == 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+    _mm512_mask_storeu_epi8(static_cast<uint8_t*>(dst) + o, m,
+                            _mm512_load_si512(static_cast<const uint8_t*>(src) + o));
+  }
+}
+
+template <class TC, bool S8>
+QF_AVX512VNNI_FN void block_skip_padding(const GemmJob& j, int m0, int m1, int p0, int p1, int tile_rows) {
+  const PackedWeights& W = *j.W;
+  const ConvRows& cv = *j.conv;
+  const int taps = W.taps, seg = W.seg, nr = W.layout.nr;
+  // The plan: pixels (index, window base) grouped by their padded taps, in raster order within a group.
+  struct Px {
+    int m;
+    const uint8_t* base;
+  };
+  std::vector<uint64_t> col_mask(size_t(cv.out_w)), masks;
+  for (int ow = 0; ow < cv.out_w; ++ow) col_mask[size_t(ow)] = cv.col_padded_taps(ow);
+  std::vector<std::vector<Px>> groups;
+  const int hw = cv.out_h * cv.out_w;
+  int b = m0 / hw, oh = (m0 % hw) / cv.out_w, ow = (m0 % hw) % cv.out_w;
+  uint64_t row_mask = cv.row_padded_taps(oh);
+  const int64_t step = int64_t(cv.stride_w) * cv.pixel_stride;
+  auto row_base = [&] {
+    return cv.x + (int64_t(b) * cv.in_h * cv.in_w + int64_t(oh) * cv.stride_h * cv.in_w) * cv.pixel_stride;
+  };
+  const uint8_t* rb = row_base();
+  size_t g = 0;
+  for (int m = m0; m < m1; ++m) {
+    const uint64_t mk = row_mask | col_mask[size_t(ow)];
+    if (g >= masks.size() || masks[g] != mk) {
+      g = 0;
+      while (g < masks.size() && masks[g] != mk) ++g;
+      if (g == masks.size()) {
+        masks.push_back(mk);
+        groups.emplace_back();
+        groups.back().reserve(size_t(m1 - m0));
+      }
+    }
+    groups[g].push_back({m, rb + ow * step});
+    if (++ow == cv.out_w) {
+      ow = 0;
+      if (++oh == cv.out_h) {
+        oh = 0;
+        ++b;
+      }
+      row_mask = cv.row_padded_taps(oh);
+      rb = row_base();
+    }
+  }
+  // Full tiles per group, then the group's rest as one shorter tile if it has ≥ 3 rows (still 12+ accumulator
+  // chains); rests of 1-2 rows run together, skipping what they share.
+  struct Tile {
+    int first, n;
+    uint64_t skip;
+  };
+  std::vector<Px> px;
+  px.reserve(size_t(m1 - m0));
+  std::vector<Tile> tiles;
+  std::vector<Px> rest;
+  for (size_t k = 0; k < groups.size(); ++k) {
+    const std::vector<Px>& v = groups[k];
+    for (size_t i = 0; i < v.size(); i += size_t(tile_rows)) {
+      const int n = int(std::min(v.size() - i, size_t(tile_rows)));
+      if (n < 3) {
+        rest.insert(rest.end(), v.begin() + long(i), v.end());
+        break;
+      }
+      tiles.push_back({int(px.size()), n, masks[k]});
+      px.insert(px.end(), v.begin() + long(i), v.begin() + long(i) + n);
+    }
+  }
+  for (size_t i = 0; i < rest.size(); i += size_t(tile_rows)) {
+    const int n = int(std::min(rest.size() - i, size_t(tile_rows)));
+    uint64_t skip = ~uint64_t(0);
+    for (int r = 0; r < n; ++r) {
+      const int rem = rest[i + size_t(r)].m % hw;
+      skip &= cv.row_padded_taps(rem / cv.out_w) | col_mask[size_t(rem % cv.out_w)];
+    }
+    tiles.push_back({int(px.size()), n, skip});
+    px.insert(px.end(), rest.begin() + long(i), rest.begin() + long(i) + n);
+  }
+  SkipBias skip_bias(j, S8 ? W.layout.shift_s8 : W.layout.shift_u8);
+  TC* C = static_cast<TC*>(j.C);
+  const uint8_t* rows[kTallRows1];
+  alignas(64) TC buf[kTallRows1 * 64];  // a tile's output: ≤ 12 rows × 16 columns, 8 × 32 or 6 × 64
+  const size_t panel_bytes = size_t(nr) * size_t(W.kp);
+  const int group = std::max(1, int((512 * 1024) / panel_bytes));
+  for (int g0 = p0; g0 < p1; g0 += group) {
+    const int g1 = std::min(p1, g0 + group);
+    for (const Tile& t : tiles) {
+      for (int r = 0; r < t.n; ++r) rows[r] = px[size_t(t.first + r)].base;
+      const int32_t* cb = t.skip ? skip_bias.get(t.skip) : j.cbias;
+      for (int p = g0; p < g1; ++p) {
+        const int nv = W.panel_cols(p) / 16, valid = W.panel_valid(p), n0 = p * nr;
+        tile_any<S8, TC>(t.n, nv, BaseRows{rows, cv.tap_off.data()}, taps, seg, W.panel(p), 64 * nv, j, n0, valid,
+                         buf, 64, t.skip, cb);
+        for (int r = 0; r < t.n; ++r)
+          copy_row(C + int64_t(px[size_t(t.first + r)].m) * j.ldc + n0, buf + r * 64, int(valid * int(sizeof(TC))));
+      }
+    }
+  }
+}
 
 // Rows [m0, m1) × panels [p0, p1) of the job.
 template <class TC, bool S8>
@@ -361,8 +472,14 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   for (int p = p0; p < p1; ++p) max_nv = std::max(max_nv, W.panel_cols(p) / 16);
   const int tile_rows = max_nv <= 1 ? kTallRows1 : max_nv == 2 ? kTallRows2 : kMR;
   std::vector<const uint8_t*> rows(size_t(tile_rows) * size_t(taps));
-  const bool interior = j.conv && j.conv->all_interior();
+  // Where padding is a large share of the taps, a plan by padded taps (block_skip_padding); elsewhere (its
+  // bookkeeping would cost more) only tiles inside one output row at the top or bottom skip their padded rows.
+  const bool skippable = j.conv && W.tapsum && j.conv->skippable_padding();
+  if (skippable && j.conv->padded_share() >= kPlanPaddedShare)
+    return block_skip_padding<TC, S8>(j, m0, m1, p0, p1, tile_rows);
+  const ConvRows* cv = skippable ? j.conv : nullptr;
   SkipBias skip_bias(j, S8 ? W.layout.shift_s8 : W.layout.shift_u8);
+  const bool interior = j.conv && j.conv->all_interior();
   // Panel groups of ≤ ~512 KB stay in L2; within a group, row tile outer and panels inner: the tile's A rows stay
   // in L1 while the panels stream from L2, and consecutive tiles store to neighbouring columns of the same rows
   // (not to 4 KB-aliased rows of one column).
@@ -376,7 +493,11 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
         j.conv->bases(m, mr, rows.data());
       else
         j.rows(m, mr, rows.data());
-      const uint64_t skip = j.conv && W.tapsum ? j.conv->padded_taps(m, mr) : 0;
+      uint64_t skip = 0;
+      if (cv) {
+        const int hw = cv->out_h * cv->out_w, r0 = m % hw, r1 = (m + mr - 1) % hw;
+        if (m / hw == (m + mr - 1) / hw && r0 / cv->out_w == r1 / cv->out_w) skip = cv->row_padded_taps(r0 / cv->out_w);
+      }
       const int32_t* cb = skip ? skip_bias.get(skip) : j.cbias;
       for (int p = g0; p < g1; ++p) {
         const int8_t* wp = W.panel(p);
