@@ -34,7 +34,11 @@ constexpr int kNV = 4;   // zmm columns per register tile (64 columns = one pack
 constexpr int kGemvPanels = 4;
 constexpr int kTallRows1 = 12;  // rows per tile when every panel is 16 columns wide
 constexpr int kTallRows2 = 8;   // ... 32 columns wide
-constexpr double kPlanPaddedShare = 0.06;  // see block(): 7×7 (0.18) and 14×14 (0.09) outputs of a 3×3 conv, not 28×28 (0.047)
+// block_skip_padding runs where padding is ≥ 6 % of the taps (a 3×3 conv at 7×7 (0.18) and 14×14 (0.09) outputs,
+// not 28×28 (0.047)) and a pixel holds ≥ 256K multiply-adds: its bookkeeping costs tens of cycles per pixel and
+// made the 16-64 channel convs of fmnist_resnet slower (batch 1: 6.9k -> 6.3k images/s).
+constexpr double kPlanPaddedShare = 0.06;
+inline int64_t plan_min_pixel_macs = int64_t(1) << 18;  // a variable: the tests lower it to reach small convs
 
 
 // The 8-bit requantization of 16 accumulators before the zero point: (acc + cb) · s clamped to [lo, hi] (NaN →
@@ -475,7 +479,7 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   // Where padding is a large share of the taps, a plan by padded taps (block_skip_padding); elsewhere (its
   // bookkeeping would cost more) only tiles inside one output row at the top or bottom skip their padded rows.
   const bool skippable = j.conv && W.tapsum && j.conv->skippable_padding();
-  if (skippable && j.conv->padded_share() >= kPlanPaddedShare)
+  if (skippable && int64_t(W.N) * W.K >= plan_min_pixel_macs && j.conv->padded_share() >= kPlanPaddedShare)
     return block_skip_padding<TC, S8>(j, m0, m1, p0, p1, tile_rows);
   const ConvRows* cv = skippable ? j.conv : nullptr;
   SkipBias skip_bias(j, S8 ? W.layout.shift_s8 : W.layout.shift_u8);
