@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,16 +48,8 @@ inline const char* dnnl_isa_name() {
 
 // A qforge kernel row with threads > 1 runs inside a spin-pool hot section, as every layer of a model run with
 // threads > 1 does (QExecutor::run_batch): the pool's workers spin between calls, and a kernel takes a second
-// thread per 1M multiply-adds (kernels/threads.hpp) instead of 4M.
-class LayerThreads {
- public:
-  explicit LayerThreads(int threads) {
-    if (threads > 1) hot_.emplace();
-  }
-
- private:
-  std::optional<qforge::kernels::SpinPool::HotSection> hot_;
-};
+// thread per 1M multiply-adds (kernels/threads.hpp) instead of 4M. Usage: const LayerThreads lt(threads).
+using LayerThreads = qforge::kernels::SpinPool::HotSection;
 
 // Calls add(threads, suffix, finish) for 1 and 2 threads. Rows are named <...>/<shape><suffix> (suffix "" or
 // "/threads:2"); finish(b) sets microseconds and, for 2 threads, wall time (CPU time would count one thread only).

@@ -79,7 +79,7 @@ void BM_qforge(benchmark::State& st, Isa isa, ConvShape s, int threads) {
   ep.out_zp = 128;
   std::vector<uint8_t> y(size_t(p.out_h()) * p.out_w() * p.out_c);
   const PackedConv pc = pack_conv_weights(p, w.data(), isa);
-  const qforge::bench::LayerThreads layer_threads(threads);
+  const qforge::bench::LayerThreads layer_threads(threads > 1);
   for (auto _ : st) {
     qconv2d_nhwc<uint8_t, uint8_t>(p, x.data(), 128, pc, ep, y.data(), threads);
     benchmark::DoNotOptimize(y.data());

@@ -54,7 +54,7 @@ void BM_qforge_s8(benchmark::State& st, Isa isa, Shape s, int threads) {
   const auto W = random_bytes<int8_t>(size_t(s.N) * s.K, 2);
   std::vector<int32_t> C(size_t(s.M) * s.N);
   const PackedWeights pw = pack_weights(s.N, s.K, W.data(), s.K, isa);
-  const qforge::bench::LayerThreads layer_threads(threads);
+  const qforge::bench::LayerThreads layer_threads(threads > 1);
   for (auto _ : st) {
     qgemm<uint8_t, int32_t>(s.M, s.N, s.K, A.data(), s.K, 128, pw, Epilogue{}, C.data(), s.N, threads);
     benchmark::DoNotOptimize(C.data());

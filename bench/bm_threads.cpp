@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <optional>
 
 #include <kernels/spin_pool.hpp>
 
@@ -46,8 +45,7 @@ void BM_region_after_serial_work(benchmark::State& st) {
 void BM_spin_pool_after_serial_work(benchmark::State& st) {
   using clk = std::chrono::steady_clock;
   const double gap = double(st.range(0)) * 1e-6;
-  std::optional<qforge::kernels::SpinPool::HotSection> hot;
-  if (st.range(1)) hot.emplace();
+  const qforge::kernels::SpinPool::HotSection hot(st.range(1) != 0);
   double region = 0;
   int sink = 0;
   auto part = [&](int t) { sink += t; };

@@ -59,8 +59,8 @@ struct PackedWeights {
   std::shared_ptr<int8_t> data;          // 64-byte aligned
   size_t bytes = 0;
   std::shared_ptr<const int32_t> colsum;  // npanels·nr entries (zero past N); null when !layout.colsums
-  // Per-tap column sums, tapsum[t·npanels·nr + n] = Σ_s W[n][t·seg + s], when taps > 1 and layout.colsums: a
-  // kernel that skips a tap of padding adds back its zero-point term (ConvRows::row_padded_taps).
+  // Per-tap column sums, tapsum[t·npanels·nr + n] = Σ_s W[n][t·seg + s], for avx512vnni convs (taps > 1), whose
+  // kernel skips taps of padding and adds back their zero-point term (ConvRows::row_padded_taps).
   std::shared_ptr<const int32_t> tapsum;
 
   bool empty() const { return !data; }
@@ -114,7 +114,7 @@ inline PackedWeights pack_weights_segmented(int N, int taps, int seg, const int8
   pw.data = pack_detail::aligned_bytes(pw.bytes);
   const size_t ncols = size_t(pw.npanels) * size_t(L.nr);
   std::vector<int32_t> cs(ncols, 0);
-  std::vector<int32_t> ts(taps > 1 && L.colsums ? size_t(taps) * ncols : 0, 0);
+  std::vector<int32_t> ts(taps > 1 && isa == Isa::avx512vnni ? size_t(taps) * ncols : 0, 0);
   for (int p = 0; p < pw.npanels; ++p) {
     const int width = pw.panel_cols(p), valid = pw.panel_valid(p);
     int8_t* dst8 = pw.data.get() + size_t(p) * size_t(L.nr) * size_t(pw.kp) * size_t(L.elem_bytes);

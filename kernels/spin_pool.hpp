@@ -81,11 +81,19 @@ class SpinPool {
     return n;
   }
   static bool hot() { return hot_sections().load(std::memory_order_relaxed) > 0; }
+  // open = false makes an inert guard: callers write HotSection hot(threads > 1).
   struct HotSection {
-    HotSection() { hot_sections().fetch_add(1, std::memory_order_relaxed); }
-    ~HotSection() { hot_sections().fetch_sub(1, std::memory_order_relaxed); }
+    explicit HotSection(bool open = true) : open_(open) {
+      if (open_) hot_sections().fetch_add(1, std::memory_order_relaxed);
+    }
+    ~HotSection() {
+      if (open_) hot_sections().fetch_sub(1, std::memory_order_relaxed);
+    }
     HotSection(const HotSection&) = delete;
     HotSection& operator=(const HotSection&) = delete;
+
+   private:
+    bool open_;
   };
 
   bool try_run(int n, Fn fn, void* ctx) {

@@ -6,7 +6,6 @@
 
 #include <cstring>
 #include <string>
-#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -154,8 +153,7 @@ TEST_CASE("spin pool: every part runs once, nested and concurrent callers fall b
   // Many rounds with and without a hot section: each part t writes its own slot; a missing or doubled call
   // would leave a slot at 0 or 2.
   for (int hot = 0; hot < 2; ++hot) {
-    std::optional<SpinPool::HotSection> h;
-    if (hot) h.emplace();
+    const SpinPool::HotSection h(hot != 0);
     for (int round = 0; round < 2000; ++round) {
       std::vector<int> hits(size_t(n), 0);
       auto work = [&](int t) { hits[size_t(t)] += 1; };

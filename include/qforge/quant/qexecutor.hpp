@@ -24,7 +24,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -616,8 +615,7 @@ class QExecutor {
       return make_error("int8 model takes ", input_slots_.size(), " inputs, got ", inputs.size());
     // With several threads the kernels split each layer: the spin pool's workers then spin between the layers of
     // this run instead of sleeping (kernels/spin_pool.hpp).
-    std::optional<kernels::SpinPool::HotSection> hot;
-    if (kernels::resolve_threads(threads) > 1) hot.emplace();
+    const kernels::SpinPool::HotSection hot(kernels::resolve_threads(threads) > 1);
     std::vector<Tensor> slots(static_cast<size_t>(num_slots_));
     for (auto& c : constants_) slots[size_t(c.first)] = c.second;
     for (size_t i = 0; i < inputs.size(); ++i) {

@@ -280,7 +280,7 @@ QF_AVX512VNNI_FN void tile_nv(int nv, Rows rows, int taps, int seg, const int8_t
 template <bool S8, class TC, class Rows>
 QF_AVX512VNNI_FN void tile_tall(int mr, int nv, Rows rows, int taps, int seg, const int8_t* w,
                                 int wstep, const GemmJob& j, int n0, int valid, TC* c, int64_t ldc, uint64_t skip,
-                              const int32_t* cb) {
+                                const int32_t* cb) {
   if (nv == 1) {
     switch (mr) {
       case 7: tile<7, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
@@ -300,7 +300,7 @@ QF_AVX512VNNI_FN void tile_tall(int mr, int nv, Rows rows, int taps, int seg, co
 template <bool S8, class TC, class Rows>
 QF_AVX512VNNI_FN void tile_any(int mr, int nv, Rows rows, int taps, int seg, const int8_t* w,
                                int wstep, const GemmJob& j, int n0, int valid, TC* c, int64_t ldc, uint64_t skip,
-                              const int32_t* cb) {
+                               const int32_t* cb) {
   if (mr > kMR) return tile_tall<S8, TC, Rows>(mr, nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb);
   switch (mr) {
     case 1: tile_nv<1, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
@@ -343,7 +343,7 @@ class SkipBias {
   std::vector<std::vector<int32_t>> biases_;
 };
 
-// bytes ≤ 256 from a 64-byte aligned buffer, in 64-byte masked moves (a libc call per row cost ~10 % of a tile).
+// bytes ≤ 256 from a 64-byte aligned buffer, in 64-byte masked moves (no library call for a 16-256 byte row).
 QF_AVX512VNNI_FN void copy_row(void* dst, const void* src, int bytes) {
   for (int o = 0; o < bytes; o += 64) {
     const int n = bytes - o < 64 ? bytes - o : 64;
@@ -358,10 +358,11 @@ QF_AVX512VNNI_FN void block_skip_padding(const GemmJob& j, int m0, int m1, int p
   const PackedWeights& W = *j.W;
   const ConvRows& cv = *j.conv;
   const int taps = W.taps, seg = W.seg, nr = W.layout.nr;
-  // The plan: pixels (index, window base) grouped by their padded taps, in raster order within a group.
+  // The plan: pixels (index, window base, padded taps) grouped by their padded taps, raster order within a group.
   struct Px {
     int m;
     const uint8_t* base;
+    uint64_t mask;
   };
   std::vector<uint64_t> col_mask(size_t(cv.out_w)), masks;
   for (int ow = 0; ow < cv.out_w; ++ow) col_mask[size_t(ow)] = cv.col_padded_taps(ow);
@@ -383,10 +384,9 @@ QF_AVX512VNNI_FN void block_skip_padding(const GemmJob& j, int m0, int m1, int p
       if (g == masks.size()) {
         masks.push_back(mk);
         groups.emplace_back();
-        groups.back().reserve(size_t(m1 - m0));
       }
     }
-    groups[g].push_back({m, rb + ow * step});
+    groups[g].push_back({m, rb + ow * step, mk});
     if (++ow == cv.out_w) {
       ow = 0;
       if (++oh == cv.out_h) {
@@ -422,10 +422,7 @@ QF_AVX512VNNI_FN void block_skip_padding(const GemmJob& j, int m0, int m1, int p
   for (size_t i = 0; i < rest.size(); i += size_t(tile_rows)) {
     const int n = int(std::min(rest.size() - i, size_t(tile_rows)));
     uint64_t skip = ~uint64_t(0);
-    for (int r = 0; r < n; ++r) {
-      const int rem = rest[i + size_t(r)].m % hw;
-      skip &= cv.row_padded_taps(rem / cv.out_w) | col_mask[size_t(rem % cv.out_w)];
-    }
+    for (int r = 0; r < n; ++r) skip &= rest[i + size_t(r)].mask;
     tiles.push_back({int(px.size()), n, skip});
     px.insert(px.end(), rest.begin() + long(i), rest.begin() + long(i) + n);
   }
