@@ -6,7 +6,8 @@
 What it does (PyTorch 1.13, FX graph mode): the deploy form of each classifier (RepVGG re-parameterised, as
 exported to weights/fmnist_<arch>.onnx) is loaded from the trainer's final checkpoint
 (<ckpt-dir>/<arch>/final.pt, written by tools/python/train_classifiers.py; --ckpt-dir or $QFORGE_TRAIN_DIR,
-default /tmp/qforge_train), prepared with PyTorch's default static qconfig for the x86 backend in use
+default /tmp/qforge_train) or, where there is no checkpoint, from the shipped weights/fmnist_<arch>_bn.onnx (the
+same weights with BatchNorm kept; RepVGG re-parameterised here), prepared with PyTorch's default static qconfig for the x86 backend in use
 (torch.backends.quantized.engine = "onednn" when available, else "fbgemm"): HistogramObserver activations
 (quint8, per tensor), PerChannelMinMaxObserver weights (qint8, per-channel symmetric), Conv+BN+ReLU fused by
 prepare_fx. It is calibrated on the FIRST `--calib-n` Fashion-MNIST training images (the same images
@@ -52,18 +53,51 @@ def shuffle_unit_forward_fx(self, x):
     return models.channel_shuffle(out, 2)
 
 
-def load_deploy(name, ckpt_dir):
-    path = os.path.join(ckpt_dir, name, "final.pt")
-    if not os.path.exists(path):
-        raise SystemExit(f"{path} not found: train the classifiers first "
-                         "(tools/python/train_classifiers.py) or pass --ckpt-dir")
-    ck = torch.load(path, map_location="cpu")
+def train_state_from_bn_onnx(name, path):
+    """The training-form state dict of a shipped weights/fmnist_<arch>_bn.onnx (tools/python/export_bn_models.py
+    exports it without constant folding, so every initializer keeps its state-dict name)."""
+    import onnx
+    from onnx import numpy_helper
+    proto = onnx.load(path)
+    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
+    # The exporter keeps one copy of equal tensors (RepVGG's BN biases) and names the others by Identity nodes.
+    for n in proto.graph.node:
+        if n.op_type == "Identity" and n.input[0] in inits:
+            inits[n.output[0]] = inits[n.input[0]]
     model = models.build(name)
-    model.load_state_dict(ck["train_state_dict"])
+    state = model.state_dict()
+    missing = [k for k in state if k not in inits and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise SystemExit(f"{path}: no initializer for {', '.join(missing[:5])}"
+                         f"{' ...' if len(missing) > 5 else ''} (not an export of a {name} model?)")
+    for k, v in state.items():
+        if k in inits:
+            if tuple(inits[k].shape) != tuple(v.shape):
+                raise SystemExit(f"{path}: initializer {k} has shape {tuple(inits[k].shape)}, "
+                                 f"the {name} model wants {tuple(v.shape)}")
+            state[k] = inits[k].to(v.dtype)
+    return state
+
+
+def load_deploy(name, ckpt_dir):
+    """The deploy form from the trainer's checkpoint when there is one, else from the shipped BatchNorm-kept ONNX
+    export (the same weights: the fp32 top-1 printed beside the int8 one shows it)."""
+    path = os.path.join(ckpt_dir, name, "final.pt")
+    model = models.build(name)
+    if os.path.exists(path):
+        ck = torch.load(path, map_location="cpu")
+        model.load_state_dict(ck["train_state_dict"])
+        model.eval()
+        deploy = models.deploy_form(name, model).eval()
+        deploy.load_state_dict(ck["deploy_state_dict"])
+        return deploy
+    onnx_path = os.path.join(os.path.dirname(os.path.dirname(HERE)), "weights", f"fmnist_{name}_bn.onnx")
+    if not os.path.exists(onnx_path):
+        raise SystemExit(f"neither {path} nor {onnx_path} exists: train the classifiers first "
+                         "(tools/python/train_classifiers.py) or pass --ckpt-dir")
+    model.load_state_dict(train_state_from_bn_onnx(name, onnx_path))
     model.eval()
-    deploy = models.deploy_form(name, model).eval()
-    deploy.load_state_dict(ck["deploy_state_dict"])
-    return deploy
+    return models.deploy_form(name, model).eval()
 
 
 def top1(model, x, y, batch=1000):
