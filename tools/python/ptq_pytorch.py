@@ -14,7 +14,8 @@ prepare_fx. It is calibrated on the FIRST `--calib-n` Fashion-MNIST training ima
 `qforge quantize --calib fmnist:train -n 1024` uses, same normalisation), converted, and evaluated on the full
 10k test set. Prints fp32 and int8 top-1 per model. With --calib-offsets, it calibrates once per offset on training
 images [offset, offset + calib-n) (tools/python/ptq_subsets.py compares calibration subsets this way); the first
-offset's figures are the model's main result, every offset's int8 count is in "by_offset".
+offset's figures are the model's main result, every offset's int8 count is in "int8_correct_by_offset" and the
+number of test images where the int8 model picks the fp32 model's class in "int8_agree_by_offset".
 
 The channel shuffle of ShuffleNetV2 reads int(x.shape) (for a clean ONNX export), which FX cannot trace; the
 script swaps in an equivalent traceable version (reshape through x.size(), transpose, flatten).
@@ -100,12 +101,13 @@ def load_deploy(name, ckpt_dir):
     return models.deploy_form(name, model).eval()
 
 
-def top1(model, x, y, batch=1000):
-    correct = 0
+def predict(model, x, batch=1000):
     with torch.no_grad():
-        for s in range(0, len(x), batch):
-            correct += int((model(x[s:s + batch]).argmax(1) == y[s:s + batch]).sum())
-    return correct
+        return torch.cat([model(x[s:s + batch]).argmax(1) for s in range(0, len(x), batch)])
+
+
+def top1(model, x, y, batch=1000):
+    return int((predict(model, x, batch) == y).sum())
 
 
 def main():
@@ -151,8 +153,9 @@ def main():
     for name in names:
         t0 = time.time()
         fp = load_deploy(name, ckpt_dir)
-        c_fp = top1(fp, xt, yt)
-        by_offset = {}
+        pred_fp = predict(fp, xt)
+        c_fp = int((pred_fp == yt).sum())
+        by_offset, agree_by_offset = {}, {}
         for o in offsets:
             calib = calibs[o]
             prepared = prepare_fx(copy.deepcopy(fp), qmap, example_inputs=(calib[:1],))
@@ -160,12 +163,15 @@ def main():
                 for s in range(0, len(calib), args.batch):
                     prepared(calib[s:s + args.batch])
             q = convert_fx(prepared)
-            by_offset[str(o)] = top1(q, xt, yt)
+            pred_q = predict(q, xt)
+            by_offset[str(o)] = int((pred_q == yt).sum())
+            agree_by_offset[str(o)] = int((pred_q == pred_fp).sum())  # test images where int8 and fp32 agree
         c_q = by_offset[str(offsets[0])]
         n = len(yt)
         results[name] = dict(fp32_top1=100.0 * c_fp / n, int8_top1=100.0 * c_q / n,
                              drop=100.0 * (c_fp - c_q) / n, engine=engine, calib_n=args.calib_n,
                              calib_offset=offsets[0], fp32_correct=c_fp, int8_correct_by_offset=by_offset,
+                             int8_agree_by_offset=agree_by_offset,
                              seconds=round(time.time() - t0, 1))
         print(f"{name:13s} fp32 {100.0 * c_fp / n:6.2f}%  int8 ({engine}) {100.0 * c_q / n:6.2f}%  "
               f"drop {100.0 * (c_fp - c_q) / n:5.2f}  ({time.time() - t0:.0f} s)", flush=True)

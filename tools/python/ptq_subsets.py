@@ -7,8 +7,10 @@
 One calibration set (tools/python/ptq_compare.py) decides "no worse than PyTorch" by a handful of test images, as
 many as another set of 1024 calibration images moves either tool. This script calibrates both on S disjoint blocks
 of the Fashion-MNIST training set, images [s*n, (s+1)*n) for s = 0..S-1 (block 0 is ptq_compare.py's set), evaluates
-every int8 model on the full 10k test set and prints, per model, the mean drop of each tool, its spread, and on how
-many blocks qforge is better, equal or worse. qforge reads each block from an IDX file written here (the same
+every int8 model on the full 10k test set and prints, per model, the mean drop of each tool, its spread, on how
+many blocks qforge is better, equal or worse, and the mean number of test images where each tool's int8 model
+picks another class than its fp32 model (the fidelity of the int8 model, which the top-1 drop measures only through
+the few disagreements that happen to fall on right or wrong answers). qforge reads each block from an IDX file written here (the same
 normalisation as fmnist:train: the model's metadata); PyTorch gets the same block (ptq_pytorch.py
 --calib-offsets). Writes <out>/subsets.json.
 
@@ -53,16 +55,25 @@ def correct(qf, model_file, data, threads):
     return json.loads(run([qf, "eval", model_file, "--data", data, "--threads", str(threads), "--json"]))["correct"]
 
 
+def correct_and_agreement(qf, model_file, reference, data, threads):
+    """Top-1 count, and the number of images where model_file and the fp32 reference pick the same class."""
+    r = json.loads(run([qf, "eval", model_file, "--data", data, "--threads", str(threads), "--json",
+                        "--reference", reference]))
+    return r["correct"], round(r["agreement"] * r["images"] / 100)
+
+
 def qforge_counts(qf, model, blocks, n, out, threads, extra, val):
     """fp32 and per-block int8 correct counts on the test set and on the validation split."""
     onnx = os.path.join(ROOT, "weights", f"fmnist_{model}.onnx")
     res = dict(fp32=correct(qf, onnx, "fmnist:test", threads), fp32_val=correct(qf, onnx, val, threads),
-               int8=[], int8_val=[])
+               int8=[], int8_val=[], agree=[])
     for s, idx in enumerate(blocks):
         q = os.path.join(out, f"{model}.s{s}.q.qf")
         run([qf, "quantize", onnx, "--calib", "idx:" + idx, "-n", str(n), "-o", q, "--threads", str(threads),
              "--quiet"] + extra)
-        res["int8"].append(correct(qf, q, "fmnist:test", threads))
+        c, a = correct_and_agreement(qf, q, onnx, "fmnist:test", threads)
+        res["int8"].append(c)
+        res["agree"].append(a)
         res["int8_val"].append(correct(qf, q, val, threads))
         os.remove(q)
     return res
@@ -117,7 +128,9 @@ def main():
     for m in models:
         p = pt[m]
         rows[m] = dict(pytorch_fp32=p["fp32_correct"],
-                       pytorch_int8=[p["int8_correct_by_offset"][str(s * n)] for s in range(S)], qforge={})
+                       pytorch_int8=[p["int8_correct_by_offset"][str(s * n)] for s in range(S)],
+                       pytorch_agree=[p["int8_agree_by_offset"][str(s * n)] for s in range(S)]
+                       if "int8_agree_by_offset" in p else None, qforge={})
         for vname, extra in variants.items():
             r = qforge_counts(args.qforge, m, blocks, n, args.out, args.threads, extra, val)
             rows[m]["qforge"][vname] = r
@@ -132,9 +145,12 @@ def main():
 
     # Drops in points (counts / 100 on 10k images); "better" = fewer test images lost than PyTorch on the same block.
     sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+    n_test = 10000
+    dis = (lambda agree: f"{statistics.mean(n_test - a for a in agree):.1f}" if agree else "n/a")
     print(f"\n| model | qforge setting | qforge drop (test), mean ± sd | PyTorch drop (test), mean ± sd | "
-          f"qforge − PyTorch | blocks qforge better / equal / worse | qforge drop (train {args.val_from}+) |")
-    print("|---|---|---|---|---|---|---|")
+          f"qforge − PyTorch | blocks qforge better / equal / worse | qforge drop (train {args.val_from}+) | "
+          f"disagreements with fp32 (test), qforge / PyTorch, mean |")
+    print("|---|---|---|---|---|---|---|---|")
     for m in models:
         r = rows[m]
         dp = [(r["pytorch_fp32"] - c) / 100 for c in r["pytorch_int8"]]
@@ -145,7 +161,8 @@ def main():
             equal = sum(a == b for a, b in zip(dq, dp))
             print(f"| {m} | {vname} | {statistics.mean(dq):.3f} ± {sd(dq):.3f} | "
                   f"{statistics.mean(dp):.3f} ± {sd(dp):.3f} | {statistics.mean(dq) - statistics.mean(dp):+.3f} | "
-                  f"{better} / {equal} / {S - better - equal} | {statistics.mean(dv):.3f} ± {sd(dv):.3f} |")
+                  f"{better} / {equal} / {S - better - equal} | {statistics.mean(dv):.3f} ± {sd(dv):.3f} | "
+                  f"{dis(q['agree'])} / {dis(r['pytorch_agree'])} |")
 
 if __name__ == "__main__":
     main()
