@@ -9,7 +9,7 @@ what=${1:-test}
 pkgs=(g++ cmake make libxsimd-dev libstb-dev doctest-dev libbenchmark-dev dataset-fashion-mnist libonnx-testdata)
 case "$what" in
   test) pkgs+=(g++-aarch64-linux-gnu qemu-user-static clang libclang-rt-dev libomp-dev) ;;
-  run) pkgs+=(libdnnl-dev libopenblas-dev) ;;
+  run) pkgs+=(libdnnl-dev ocl-icd-opencl-dev libopenblas-dev) ;;  # dnnl's CMake package needs OpenCL's
   python) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy) ;;
   *) echo "usage: $0 [test|run|python]" >&2; exit 2 ;;
 esac
