@@ -34,7 +34,7 @@ function requireOrt(tool) {
   try {
     return require('onnxruntime-node');
   } catch (e) {
-    console.error(`${tool}: onnxruntime-node is not installed (cd tools/ort && npm install)`);
+    console.error(`${tool}: onnxruntime-node is not installed (cd tools/ort && npm ci --ignore-scripts)`);
     process.exit(1);
   }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Evaluates an ONNX model (e.g. qforge's QDQ export) with ONNX Runtime on the Fashion-MNIST test set.
 //
-//   cd tools/ort && npm install          (once; installs onnxruntime-node from package.json)
+//   cd tools/ort && npm ci --ignore-scripts   (once; installs onnxruntime-node from package-lock.json. The CPU
+//                                              runtime is in the npm tarball; the package's postinstall only fetches
+//                                              CUDA provider binaries from NuGet and fails without that network)
 //   node tools/ort/run_qdq.js model.qdq.onnx [--data DIR] [--n 10000] [--batch 500] [--mean M --std S]
 //                                            [--preds out.bin] [--threads T] [--json]
 //
