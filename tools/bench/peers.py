@@ -149,7 +149,7 @@ def torch_worker(args):
             arch = name[len("fmnist_"):]
             try:
                 fp = ptq_pytorch.load_deploy(arch, ckpt_dir)
-                weights = "trained checkpoint"
+                weights = "trained (checkpoint, else weights/fmnist_<arch>_bn.onnx)"
             except SystemExit:
                 torch.manual_seed(0)
                 fp = fm_models.deploy_form(arch, fm_models.build(arch).eval()).eval()
