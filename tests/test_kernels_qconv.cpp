@@ -193,15 +193,24 @@ TEST_CASE("qconv: depthwise convolutions match the reference on every ISA") {
   asym.pad_right = 1;
   shapes.push_back(asym);
   uint64_t seed = 900;
-  for (Isa isa : available_isas()) {
-    for (const ConvParams& p : shapes) {
-      check_conv<uint8_t, uint8_t>(isa, p, 128, seed++, 1);
-      check_conv<uint8_t, uint8_t>(isa, p, 0, seed++, 2, true);
-      check_conv<uint8_t, int32_t>(isa, p, 255, seed++, 1);
-      check_conv<int8_t, int8_t>(isa, p, -128, seed++, 2);
-      check_conv<int8_t, float>(isa, p, 127, seed++, 1);
+  // Padded layers read in place (the border through clamped tap addresses) and, on AVX-512 VNNI, from a padded
+  // copy through base addresses: every shape both ways.
+  const int saved_width = dw_padded_copy_max_width, saved_channels = dw_padded_copy_max_channels;
+  for (int width : {0, 1 << 20}) {
+    dw_padded_copy_max_width = dw_padded_copy_max_channels = width;
+    for (Isa isa : available_isas()) {
+      for (const ConvParams& p : shapes) {
+        CAPTURE(width);
+        check_conv<uint8_t, uint8_t>(isa, p, 128, seed++, 1);
+        check_conv<uint8_t, uint8_t>(isa, p, 0, seed++, 2, true);
+        check_conv<uint8_t, int32_t>(isa, p, 255, seed++, 1);
+        check_conv<int8_t, int8_t>(isa, p, -128, seed++, 2);
+        check_conv<int8_t, float>(isa, p, 127, seed++, 1);
+      }
     }
   }
+  dw_padded_copy_max_width = saved_width;
+  dw_padded_copy_max_channels = saved_channels;
 }
 
 TEST_CASE("qconv: results are identical with 1 and 2 threads") {
