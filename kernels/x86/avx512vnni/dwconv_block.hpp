@@ -299,29 +299,30 @@ QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
   TC* Y = static_cast<TC*>(j.y);
   constexpr int kChunk = 2 * kDwPixels;  // pixels per step: two single tiles, one paired tile
   std::vector<const uint8_t*> rows(size_t(kChunk) * size_t(taps));
+  const uint8_t* bases[kChunk];
   // Every window inside the input (qconv's padded copy of a narrow layer): a tile that is not one run (it spans
   // two output rows) still needs only its pixels' base addresses, not pixels × taps clamped ones.
   const bool interior = j.conv->all_interior();
-  const uint8_t* bases[kChunk];
+  // Calls tile(rows) with the addressing of pixels [ms, ms + npix): a run of neighbouring interior windows
+  // (addresses computed), their base addresses, or a table of every tap's address.
+  auto with_rows = [&](int ms, int npix, auto&& tile) {
+    RunRows run{nullptr, 0, j.conv->tap_off.data()};
+    if (j.conv->run_at(ms, npix, &run.base, &run.step)) return tile(run);
+    if (interior) {
+      j.conv->bases(ms, npix, bases);
+      return tile(BaseRows{bases, j.conv->tap_off.data()});
+    }
+    j.conv->rows(ms, npix, rows.data());
+    return tile(TapRows{rows.data(), taps});
+  };
   for (int m = m0; m < m1; m += kChunk) {
     const int chunk = m1 - m < kChunk ? m1 - m : kChunk;
     for (int s = 0; s < chunk && nsingle > 0; s += kDwPixels) {
       const int ms = m + s, mr = chunk - s < kDwPixels ? chunk - s : kDwPixels;
-      // Tiles of neighbouring interior windows compute their tap addresses; the others read a table.
-      RunRows run{nullptr, 0, j.conv->tap_off.data()};
-      const bool is_run = j.conv->run_at(ms, mr, &run.base, &run.step);
       TC* y = Y + int64_t(ms) * C;
-      if (is_run) {
-        dw_tile_rows<S8, TC, false>(mr, run, taps, nsingle, C, 0, 0, false, j.w, cb.data(), sc.data(), j, y, C, mr);
-      } else if (interior) {
-        j.conv->bases(ms, mr, bases);
-        dw_tile_rows<S8, TC, false>(mr, BaseRows{bases, j.conv->tap_off.data()}, taps, nsingle, C, 0, 0, false, j.w,
-                                    cb.data(), sc.data(), j, y, C, mr);
-      } else {
-        j.conv->rows(ms, mr, rows.data());
-        dw_tile_rows<S8, TC, false>(mr, TapRows{rows.data(), taps}, taps, nsingle, C, 0, 0, false, j.w, cb.data(),
-                                    sc.data(), j, y, C, mr);
-      }
+      with_rows(ms, mr, [&](auto rws) {
+        dw_tile_rows<S8, TC, false>(mr, rws, taps, nsingle, C, 0, 0, false, j.w, cb.data(), sc.data(), j, y, C, mr);
+      });
     }
     if (half) {
       const int c0 = (nblk - 1) * kDwBlock;
@@ -331,21 +332,16 @@ QF_AVX512VNNI_FN void dw_block(const DwJob& j, int m0, int m1) {
       const bool masked = tail < kDwBlock / 2;
       TC* y = Y + int64_t(m) * C + c0;
       const int mr = (chunk + 1) / 2;
-      RunRows run{nullptr, 0, j.conv->tap_off.data()};
-      if (!j.conv->run_at(m, chunk, &run.base, &run.step) && interior) {
-        j.conv->bases(m, chunk, bases);
-        dw_tile_rows<S8, TC, true>(mr, BaseRows{bases, j.conv->tap_off.data()}, taps, 1, C, c0, tail, masked, w, cbb,
-                                   scb, j, y, C, chunk);
-      } else if (!j.conv->run_at(m, chunk, &run.base, &run.step)) {
-        j.conv->rows(m, chunk, rows.data());
-        dw_tile_rows<S8, TC, true>(mr, TapRows{rows.data(), taps}, taps, 1, C, c0, tail, masked, w, cbb, scb, j, y,
-                                   C, chunk);
-      } else if (run.step == 32 && C == 32 && chunk % 2 == 0) {
-        dw_tile_rows<S8, TC, true>(mr, PairRunRows{run.base, run.off}, taps, 1, C, c0, tail, masked, w, cbb, scb, j,
-                                   y, C, chunk);
-      } else {
-        dw_tile_rows<S8, TC, true>(mr, run, taps, 1, C, c0, tail, masked, w, cbb, scb, j, y, C, chunk);
-      }
+      with_rows(m, chunk, [&](auto rws) {
+        if constexpr (std::is_same_v<decltype(rws), RunRows>) {
+          if (rws.step == 32 && C == 32 && chunk % 2 == 0) {
+            dw_tile_rows<S8, TC, true>(mr, PairRunRows{rws.base, rws.off}, taps, 1, C, c0, tail, masked, w, cbb, scb,
+                                       j, y, C, chunk);
+            return;
+          }
+        }
+        dw_tile_rows<S8, TC, true>(mr, rws, taps, 1, C, c0, tail, masked, w, cbb, scb, j, y, C, chunk);
+      });
     }
   }
 }
