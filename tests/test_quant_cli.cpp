@@ -1,6 +1,6 @@
 // `qforge quantize` end to end: bit-identical files for another batch size and image order, QDQ export and
 // report written, usage errors, the int8 file loads through load_any_model; on the shipped ResNet (when present)
-// a short accuracy check against fp32 on real Fashion-MNIST images.
+// a short accuracy check against fp32 on real Fashion-MNIST images, and `qforge eval` (counts, --predictions).
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
 #include "qforge/io/json.hpp"
+#include "qforge/io/npy.hpp"
 #include "qforge/io/onnx.hpp"
 #include "qforge/quant/any_model.hpp"
 #include "test_quant_util.hpp"
@@ -134,4 +135,38 @@ TEST_CASE("shipped ResNet on real Fashion-MNIST: W8A8 int8 stays close to fp32")
   MESSAGE("resnet on 1000 test images: fp32 ", cf / 10.0, "%, int8 ", cq / 10.0, "%, agreement ", agree / 10.0, "%");
   CHECK(cf - cq <= 10);    // ≤ 1 point on this subset
   CHECK(agree >= 980);
+
+  // qforge eval reports the same counts, and --predictions writes the same per-image answers, in batches of 64
+  // (on the first 200 images: the eval runs both models again, which is slow under the sanitizers).
+  const int ne = 200;
+  int cq_e = 0, agree_e = 0;
+  for (int i = 0; i < ne; ++i) {
+    const float* a = yf.value()[0].data<float>() + i * 10;
+    const float* b = yq.value()[0].data<float>() + i * 10;
+    const int ka = int(std::max_element(a, a + 10) - a), kb = int(std::max_element(b, b + 10) - b);
+    cq_e += kb == ds->labels[size_t(i)];
+    agree_e += ka == kb;
+  }
+  REQUIRE(run_cli("eval " + d + "/resnet.q.qf --data fmnist:test --limit " + std::to_string(ne) +
+                      " --threads 1 --json --reference " + model + " --predictions " + d + "/pred.npy",
+                  d + "/eval.log") == 0);
+  const std::string log = slurp(d + "/eval.log");
+  CHECK_MESSAGE(log.find("\"correct\": " + std::to_string(cq_e) + ",") != std::string::npos, log);
+  char agreement[32];
+  std::snprintf(agreement, sizeof agreement, "\"agreement\": %.4f", 100.0 * agree_e / ne);
+  CHECK_MESSAGE(log.find(agreement) != std::string::npos, log);
+  auto pred = io::load_npy(d + "/pred.npy");
+  REQUIRE_OK(pred);
+  REQUIRE(pred->dtype() == DType::i64);
+  REQUIRE(pred->shape() == std::vector<int64_t>{ne});
+  int same = 0;
+  for (int i = 0; i < ne; ++i) {
+    const float* b = yq.value()[0].data<float>() + i * 10;
+    same += pred->data<int64_t>()[i] == std::max_element(b, b + 10) - b;
+  }
+  CHECK(same == ne);
+  // An unwritable path: a clear error, exit 1.
+  CHECK(run_cli("eval " + d + "/resnet.q.qf --data fmnist:test --limit 8 --predictions " + d + "/no/such/dir/p.npy",
+                d + "/eval.log") == 1);
+  CHECK(slurp(d + "/eval.log").find("--predictions") != std::string::npos);
 }

@@ -15,7 +15,9 @@ prepare_fx. It is calibrated on the FIRST `--calib-n` Fashion-MNIST training ima
 10k test set. Prints fp32 and int8 top-1 per model. With --calib-offsets, it calibrates once per offset on training
 images [offset, offset + calib-n) (tools/python/ptq_subsets.py compares calibration subsets this way); the first
 offset's figures are the model's main result, every offset's int8 count is in "int8_correct_by_offset" and the
-number of test images where the int8 model picks the fp32 model's class in "int8_agree_by_offset".
+number of test images where the int8 model picks the fp32 model's class in "int8_agree_by_offset". --predictions
+DIR also writes each model's per-image test answers as int64 .npy files, <model>.fp32.npy and
+<model>.int8.<offset>.npy, for paired comparisons with qforge's (`qforge eval --predictions`).
 
 The channel shuffle of ShuffleNetV2 reads int(x.shape) (for a clean ONNX export), which FX cannot trace; the
 script swaps in an equivalent traceable version (reshape through x.size(), transpose, flatten).
@@ -121,6 +123,7 @@ def main():
                                                      f"{DEFAULT_CKPT_DIR})")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ap.add_argument("--predictions", default=None, help="also write per-image test answers (.npy) into this folder")
     fmnist.add_data_dir_arg(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -148,6 +151,15 @@ def main():
     models.ShuffleUnit.forward = shuffle_unit_forward_fx
 
     names = models.NAMES if args.model == "all" else args.model.split(",")
+    if args.predictions:
+        os.makedirs(args.predictions, exist_ok=True)
+
+    def save_predictions(file_name, pred):
+        if args.predictions:
+            path = os.path.join(args.predictions, file_name)
+            np.save(path + ".tmp.npy", pred.numpy().astype(np.int64))
+            os.replace(path + ".tmp.npy", path)
+
     results = {}
     print(f"torch {torch.__version__}, engine {engine}, qconfig: {qmap.global_qconfig}")
     for name in names:
@@ -155,6 +167,7 @@ def main():
         fp = load_deploy(name, ckpt_dir)
         pred_fp = predict(fp, xt)
         c_fp = int((pred_fp == yt).sum())
+        save_predictions(f"{name}.fp32.npy", pred_fp)
         by_offset, agree_by_offset = {}, {}
         for o in offsets:
             calib = calibs[o]
@@ -165,6 +178,7 @@ def main():
             q = convert_fx(prepared)
             pred_q = predict(q, xt)
             by_offset[str(o)] = int((pred_q == yt).sum())
+            save_predictions(f"{name}.int8.{o}.npy", pred_q)
             agree_by_offset[str(o)] = int((pred_q == pred_fp).sum())  # test images where int8 and fp32 agree
         c_q = by_offset[str(offsets[0])]
         n = len(yt)

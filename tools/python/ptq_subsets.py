@@ -10,7 +10,9 @@ of the Fashion-MNIST training set, images [s*n, (s+1)*n) for s = 0..S-1 (block 0
 every int8 model on the full 10k test set and prints, per model, the mean drop of each tool, its spread, on how
 many blocks qforge is better, equal or worse, and the mean number of test images where each tool's int8 model
 picks another class than its fp32 model (the fidelity of the int8 model, which the top-1 drop measures only through
-the few disagreements that happen to fall on right or wrong answers). qforge reads each block from an IDX file written here (the same
+the few disagreements that happen to fall on right or wrong answers), and, image by image, how many test images
+only qforge's int8 model gets right and how many only PyTorch's, with the exact McNemar test of whether that
+split is more uneven than chance (both tools run on the same test images, so the comparison is paired). qforge reads each block from an IDX file written here (the same
 normalisation as fmnist:train: the model's metadata); PyTorch gets the same block (ptq_pytorch.py
 --calib-offsets). Writes <out>/subsets.json.
 
@@ -18,15 +20,19 @@ normalisation as fmnist:train: the model's metadata); PyTorch gets the same bloc
 with none) and also evaluates every int8 model on training images [--val-from, 60000) (default 50000, outside
 every calibration block), so a setting can be chosen on images that are not the test set. The classifiers were
 trained on all 60,000 training images, so that split is easier than the test set (fp32 top-1 ~94 % vs ~93 %).
---pytorch-json reuses the pytorch.json of an earlier run with the same blocks instead of running PyTorch again.
+--pytorch-json reuses the pytorch.json of an earlier run with the same blocks instead of running PyTorch again (and
+its per-image answers in <name>_predictions/ beside it, when there).
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import struct
 import subprocess
 import sys
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -51,32 +57,47 @@ def write_idx(path, array):
     os.replace(path + ".tmp", path)
 
 
-def correct(qf, model_file, data, threads):
-    return json.loads(run([qf, "eval", model_file, "--data", data, "--threads", str(threads), "--json"]))["correct"]
-
-
-def correct_and_agreement(qf, model_file, reference, data, threads):
-    """Top-1 count, and the number of images where model_file and the fp32 reference pick the same class."""
-    r = json.loads(run([qf, "eval", model_file, "--data", data, "--threads", str(threads), "--json",
-                        "--reference", reference]))
-    return r["correct"], round(r["agreement"] * r["images"] / 100)
+def evaluate(qf, model_file, data, threads, pred_file=None):
+    """Top-1 count of model_file on data; with pred_file, also its per-image answers (int64 array)."""
+    cmd = [qf, "eval", model_file, "--data", data, "--threads", str(threads), "--json"]
+    if pred_file:
+        cmd += ["--predictions", pred_file]
+    c = json.loads(run(cmd))["correct"]
+    if not pred_file:
+        return c, None
+    pred = np.load(pred_file)
+    os.remove(pred_file)
+    return c, pred
 
 
 def qforge_counts(qf, model, blocks, n, out, threads, extra, val):
-    """fp32 and per-block int8 correct counts on the test set and on the validation split."""
+    """fp32 and per-block int8 correct counts on the test set and on the validation split, and the per-block int8
+    test answers."""
     onnx = os.path.join(ROOT, "weights", f"fmnist_{model}.onnx")
-    res = dict(fp32=correct(qf, onnx, "fmnist:test", threads), fp32_val=correct(qf, onnx, val, threads),
-               int8=[], int8_val=[], agree=[])
+    pred_file = os.path.join(out, f"{model}.pred.npy")
+    fp32, fp32_pred = evaluate(qf, onnx, "fmnist:test", threads, pred_file)
+    res = dict(fp32=fp32, fp32_val=evaluate(qf, onnx, val, threads)[0], int8=[], int8_val=[], agree=[], preds=[])
     for s, idx in enumerate(blocks):
         q = os.path.join(out, f"{model}.s{s}.q.qf")
         run([qf, "quantize", onnx, "--calib", "idx:" + idx, "-n", str(n), "-o", q, "--threads", str(threads),
              "--quiet"] + extra)
-        c, a = correct_and_agreement(qf, q, onnx, "fmnist:test", threads)
+        c, pred = evaluate(qf, q, "fmnist:test", threads, pred_file)
         res["int8"].append(c)
-        res["agree"].append(a)
-        res["int8_val"].append(correct(qf, q, val, threads))
+        res["agree"].append(int((pred == fp32_pred).sum()))
+        res["preds"].append(pred)
+        res["int8_val"].append(evaluate(qf, q, val, threads)[0])
         os.remove(q)
-    return res
+    return res, fp32_pred
+
+
+def mcnemar_p(b, c):
+    """Exact two-sided McNemar test: the probability, if both models were equally accurate, of a split of the b + c
+    images that only one of them gets right at least as uneven as b : c (binomial, p = 1/2)."""
+    k, m = min(b, c), b + c
+    if m == 0:
+        return 1.0
+    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2.0 ** m
+    return min(1.0, 2.0 * tail)
 
 
 def main():
@@ -115,12 +136,16 @@ def main():
     write_idx(val_labels, ytr[args.val_from:])
     val = f"idx:{val_images}:{val_labels}"
 
+    _, yte = fmnist.load("test", args.data_dir)
     pj = args.pytorch_json or os.path.join(args.out, "pytorch.json")
+    # PyTorch's per-image answers, for the paired comparison (kept beside the JSON they belong to).
+    pt_pred_dir = os.path.splitext(pj)[0] + "_predictions"
     if not args.pytorch_json:
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
         run(["/usr/bin/python3", os.path.join(HERE, "ptq_pytorch.py"), "--model", ",".join(models), "--calib-n",
              str(n), "--calib-offsets", ",".join(str(s * n) for s in range(S)), "--threads", str(args.threads),
-             "--json", pj] + (["--data-dir", args.data_dir] if args.data_dir else []), env=env)
+             "--json", pj, "--predictions", pt_pred_dir] + (["--data-dir", args.data_dir] if args.data_dir else []),
+            env=env)
     with open(pj) as f:
         pt = json.load(f)["results"]
 
@@ -131,8 +156,19 @@ def main():
                        pytorch_int8=[p["int8_correct_by_offset"][str(s * n)] for s in range(S)],
                        pytorch_agree=[p["int8_agree_by_offset"][str(s * n)] for s in range(S)]
                        if "int8_agree_by_offset" in p else None, qforge={})
+        pt_files = [os.path.join(pt_pred_dir, f"{m}.int8.{s * n}.npy") for s in range(S)]
+        pt_preds = [np.load(f) for f in pt_files] if all(os.path.exists(f) for f in pt_files) else None
         for vname, extra in variants.items():
-            r = qforge_counts(args.qforge, m, blocks, n, args.out, args.threads, extra, val)
+            r, fp32_pred = qforge_counts(args.qforge, m, blocks, n, args.out, args.threads, extra, val)
+            # Paired, per block: test images only qforge's int8 model gets right, only PyTorch's, McNemar's p.
+            r["only_qforge_right"], r["only_pytorch_right"], r["mcnemar_p"] = [], [], []
+            for s in range(S) if pt_preds is not None else []:
+                q_right, p_right = r["preds"][s] == yte, pt_preds[s] == yte
+                b, c = int((q_right & ~p_right).sum()), int((~q_right & p_right).sum())
+                r["only_qforge_right"].append(b)
+                r["only_pytorch_right"].append(c)
+                r["mcnemar_p"].append(mcnemar_p(b, c))
+            del r["preds"]
             rows[m]["qforge"][vname] = r
             print(f"{m} [{vname}]: qforge fp32 {r['fp32']} int8 {r['int8']} (val fp32 {r['fp32_val']} int8 "
                   f"{r['int8_val']}); pytorch fp32 {rows[m]['pytorch_fp32']} int8 {rows[m]['pytorch_int8']}",
@@ -151,6 +187,7 @@ def main():
           f"qforge − PyTorch | blocks qforge better / equal / worse | qforge drop (train {args.val_from}+) | "
           f"disagreements with fp32 (test), qforge / PyTorch, mean |")
     print("|---|---|---|---|---|---|---|---|")
+    paired = []
     for m in models:
         r = rows[m]
         dp = [(r["pytorch_fp32"] - c) / 100 for c in r["pytorch_int8"]]
@@ -163,6 +200,15 @@ def main():
                   f"{statistics.mean(dp):.3f} ± {sd(dp):.3f} | {statistics.mean(dq) - statistics.mean(dp):+.3f} | "
                   f"{better} / {equal} / {S - better - equal} | {statistics.mean(dv):.3f} ± {sd(dv):.3f} | "
                   f"{dis(q['agree'])} / {dis(r['pytorch_agree'])} |")
+            if q["mcnemar_p"]:
+                paired.append(f"| {m} | {vname} | " + " ".join(f"{b}:{c}" for b, c in
+                              zip(q["only_qforge_right"], q["only_pytorch_right"])) +
+                              f" | {min(q['mcnemar_p']):.2f} | {q['mcnemar_p'][0]:.2f} |")
+    if paired:
+        print("\n| model | qforge setting | test images only qforge / only PyTorch gets right, per block | "
+              "smallest McNemar p over the blocks | p on block 0 |")
+        print("|---|---|---|---|---|")
+        print("\n".join(paired))
 
 if __name__ == "__main__":
     main()

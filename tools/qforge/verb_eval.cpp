@@ -9,6 +9,7 @@
 #include "cli.hpp"
 #include "qforge/data/dataset.hpp"
 #include "qforge/data/preprocess.hpp"
+#include "qforge/io/npy.hpp"
 #include "qforge/model.hpp"
 #include "qforge/quant/calibrate.hpp"
 
@@ -19,13 +20,15 @@ using namespace qforge;
 
 int eval_main(const std::vector<std::string>& argv) {
   cli::Args a(argv, {"json"});
-  auto unknown = a.unknown({"data", "limit", "threads", "batch", "json", "mean", "std", "reference"});
+  auto unknown = a.unknown({"data", "limit", "threads", "batch", "json", "mean", "std", "reference", "predictions"});
   if (a.positional().size() != 1 || !a.has("data") || !unknown.empty()) {
     if (!unknown.empty()) std::fprintf(stderr, "qforge eval: unknown or incomplete option --%s\n", unknown[0].c_str());
     std::fprintf(stderr,
                  "usage: qforge eval MODEL --data fmnist:test|cifar10:PATH|folder:PATH [--limit N] [--threads T]\n"
                  "                   [--batch B] [--mean M[,M,M]] [--std S[,S,S]] [--reference FP32_MODEL] [--json]\n"
-                 "  --reference: also run this model and report how often the two agree on the top-1 class\n");
+                 "                   [--predictions FILE.npy]\n"
+                 "  --reference: also run this model and report how often the two agree on the top-1 class\n"
+                 "  --predictions: write every image's top-1 class (int64 [images], in dataset order) as .npy\n");
     return 2;
   }
   const std::string path = a.positional()[0];
@@ -78,6 +81,9 @@ int eval_main(const std::vector<std::string>& argv) {
     const float* row = t.data<float>() + i * t.dim(1);
     return std::max_element(row, row + t.dim(1)) - row;
   };
+  // Per-image answers let a caller compare two models image by image (paired tests, agreement with a
+  // reference computed once) without running either model again.
+  Tensor predictions(DType::i64, {n});
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t b = 0; b < n; b += *step) {
     int64_t e = std::min<int64_t>(n, b + *step);
@@ -109,6 +115,7 @@ int eval_main(const std::vector<std::string>& argv) {
     }
     for (int64_t i = 0; i < e - b; ++i) {
       int64_t pred = argmax(logits, i);
+      predictions.data<int64_t>()[b + i] = pred;
       if (reference) agree += pred == argmax(ref_logits, i);
       int64_t label = ds->labels[size_t(b + i)];
       if (label < 0) continue;
@@ -117,6 +124,13 @@ int eval_main(const std::vector<std::string>& argv) {
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (a.has("predictions")) {
+    auto st = io::save_npy(a.get("predictions"), predictions);
+    if (!st.ok()) {
+      std::fprintf(stderr, "qforge eval: --predictions: %s\n", st.error().message.c_str());
+      return 1;
+    }
+  }
   double top1 = labelled ? 100.0 * double(correct) / double(labelled) : 0.0;
   double agreement = n ? 100.0 * double(agree) / double(n) : 0.0;
   if (a.has("json")) {
