@@ -25,7 +25,7 @@ fi
 [ $status -ne 0 ] && echo "test_aarch64: some targets failed to build (see above)" >&2
 for cpu in max cortex-a53; do
   echo "== aarch64 tests, QEMU_CPU=$cpu"
-  args=(--test-dir "$BUILD" --output-on-failure)
+  args=(--test-dir "$BUILD" --output-on-failure --no-tests=error)
   [ -n "$FILTER" ] && args+=(-R "$FILTER")
   QEMU_CPU=$cpu ctest "${args[@]}" || status=1
 done
