@@ -3,6 +3,7 @@
 // a short accuracy check against fp32 on real Fashion-MNIST images, and `qforge eval` (counts, --predictions).
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -123,15 +124,25 @@ TEST_CASE("shipped ResNet on real Fashion-MNIST: W8A8 int8 stays close to fp32")
   auto yf = f->run({x}), yq = q->run({x});
   REQUIRE_OK(yf);
   REQUIRE_OK(yq);
-  int cf = 0, cq = 0, agree = 0;
+  // Each image's top-1 class, fp32 and int8.
+  std::vector<int64_t> kf(1000), kq(1000);
   for (int i = 0; i < 1000; ++i) {
     const float* a = yf.value()[0].data<float>() + i * 10;
     const float* b = yq.value()[0].data<float>() + i * 10;
-    const int ka = int(std::max_element(a, a + 10) - a), kb = int(std::max_element(b, b + 10) - b);
-    cf += ka == ds->labels[size_t(i)];
-    cq += kb == ds->labels[size_t(i)];
-    agree += ka == kb;
+    kf[size_t(i)] = std::max_element(a, a + 10) - a;
+    kq[size_t(i)] = std::max_element(b, b + 10) - b;
   }
+  // Correct fp32, correct int8 and agreeing answers among the first n images.
+  auto counts = [&](int n) {
+    std::array<int, 3> c{};
+    for (size_t i = 0; i < size_t(n); ++i) {
+      c[0] += kf[i] == ds->labels[i];
+      c[1] += kq[i] == ds->labels[i];
+      c[2] += kf[i] == kq[i];
+    }
+    return c;
+  };
+  const auto [cf, cq, agree] = counts(1000);
   MESSAGE("resnet on 1000 test images: fp32 ", cf / 10.0, "%, int8 ", cq / 10.0, "%, agreement ", agree / 10.0, "%");
   CHECK(cf - cq <= 10);    // ≤ 1 point on this subset
   CHECK(agree >= 980);
@@ -139,14 +150,7 @@ TEST_CASE("shipped ResNet on real Fashion-MNIST: W8A8 int8 stays close to fp32")
   // qforge eval reports the same counts, and --predictions writes the same per-image answers, in batches of 64
   // (on the first 200 images: the eval runs both models again, which is slow under the sanitizers).
   const int ne = 200;
-  int cq_e = 0, agree_e = 0;
-  for (int i = 0; i < ne; ++i) {
-    const float* a = yf.value()[0].data<float>() + i * 10;
-    const float* b = yq.value()[0].data<float>() + i * 10;
-    const int ka = int(std::max_element(a, a + 10) - a), kb = int(std::max_element(b, b + 10) - b);
-    cq_e += kb == ds->labels[size_t(i)];
-    agree_e += ka == kb;
-  }
+  const auto [cf_e, cq_e, agree_e] = counts(ne);
   REQUIRE(run_cli("eval " + d + "/resnet.q.qf --data fmnist:test --limit " + std::to_string(ne) +
                       " --threads 1 --json --reference " + model + " --predictions " + d + "/pred.npy",
                   d + "/eval.log") == 0);
@@ -160,10 +164,7 @@ TEST_CASE("shipped ResNet on real Fashion-MNIST: W8A8 int8 stays close to fp32")
   REQUIRE(pred->dtype() == DType::i64);
   REQUIRE(pred->shape() == std::vector<int64_t>{ne});
   int same = 0;
-  for (int i = 0; i < ne; ++i) {
-    const float* b = yq.value()[0].data<float>() + i * 10;
-    same += pred->data<int64_t>()[i] == std::max_element(b, b + 10) - b;
-  }
+  for (int i = 0; i < ne; ++i) same += pred->data<int64_t>()[i] == kq[size_t(i)];
   CHECK(same == ne);
   // An unwritable path: a clear error, exit 1.
   CHECK(run_cli("eval " + d + "/resnet.q.qf --data fmnist:test --limit 8 --predictions " + d + "/no/such/dir/p.npy",

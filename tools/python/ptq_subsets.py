@@ -71,12 +71,13 @@ def evaluate(qf, model_file, data, threads, pred_file=None):
 
 
 def qforge_counts(qf, model, blocks, n, out, threads, extra, val):
-    """fp32 and per-block int8 correct counts on the test set and on the validation split, and the per-block int8
-    test answers."""
+    """fp32 and per-block int8 correct counts on the test set and on the validation split; and, apart, each block's
+    int8 answers on the test set."""
     onnx = os.path.join(ROOT, "weights", f"fmnist_{model}.onnx")
     pred_file = os.path.join(out, f"{model}.pred.npy")
     fp32, fp32_pred = evaluate(qf, onnx, "fmnist:test", threads, pred_file)
-    res = dict(fp32=fp32, fp32_val=evaluate(qf, onnx, val, threads)[0], int8=[], int8_val=[], agree=[], preds=[])
+    res = dict(fp32=fp32, fp32_val=evaluate(qf, onnx, val, threads)[0], int8=[], int8_val=[], agree=[])
+    preds = []
     for s, idx in enumerate(blocks):
         q = os.path.join(out, f"{model}.s{s}.q.qf")
         run([qf, "quantize", onnx, "--calib", "idx:" + idx, "-n", str(n), "-o", q, "--threads", str(threads),
@@ -84,10 +85,10 @@ def qforge_counts(qf, model, blocks, n, out, threads, extra, val):
         c, pred = evaluate(qf, q, "fmnist:test", threads, pred_file)
         res["int8"].append(c)
         res["agree"].append(int((pred == fp32_pred).sum()))
-        res["preds"].append(pred)
+        preds.append(pred)
         res["int8_val"].append(evaluate(qf, q, val, threads)[0])
         os.remove(q)
-    return res, fp32_pred
+    return res, preds
 
 
 def mcnemar_p(b, c):
@@ -159,16 +160,15 @@ def main():
         pt_files = [os.path.join(pt_pred_dir, f"{m}.int8.{s * n}.npy") for s in range(S)]
         pt_preds = [np.load(f) for f in pt_files] if all(os.path.exists(f) for f in pt_files) else None
         for vname, extra in variants.items():
-            r, fp32_pred = qforge_counts(args.qforge, m, blocks, n, args.out, args.threads, extra, val)
+            r, preds = qforge_counts(args.qforge, m, blocks, n, args.out, args.threads, extra, val)
             # Paired, per block: test images only qforge's int8 model gets right, only PyTorch's, McNemar's p.
             r["only_qforge_right"], r["only_pytorch_right"], r["mcnemar_p"] = [], [], []
             for s in range(S) if pt_preds is not None else []:
-                q_right, p_right = r["preds"][s] == yte, pt_preds[s] == yte
+                q_right, p_right = preds[s] == yte, pt_preds[s] == yte
                 b, c = int((q_right & ~p_right).sum()), int((~q_right & p_right).sum())
                 r["only_qforge_right"].append(b)
                 r["only_pytorch_right"].append(c)
                 r["mcnemar_p"].append(mcnemar_p(b, c))
-            del r["preds"]
             rows[m]["qforge"][vname] = r
             print(f"{m} [{vname}]: qforge fp32 {r['fp32']} int8 {r['int8']} (val fp32 {r['fp32_val']} int8 "
                   f"{r['int8_val']}); pytorch fp32 {rows[m]['pytorch_fp32']} int8 {rows[m]['pytorch_int8']}",
