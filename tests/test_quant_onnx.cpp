@@ -96,6 +96,61 @@ Tensor rand_int(Shape s, int lo, int hi, uint32_t seed) {
   for (int64_t i = 0; i < t.numel(); ++i) t.data<T>()[i] = T(d(rng));
   return t;
 }
+
+// Output 0 of one ONNX node run by the fp32 op table, every input a constant from c.
+Tensor run_onnx_node(const Node& n, std::map<std::string, Tensor> c) {
+  auto k = build_float_kernel(n, c, 13);
+  REQUIRE(k.ok());
+  std::vector<const Tensor*> in;
+  for (auto& nm : n.inputs) in.push_back(&c.at(nm));
+  std::vector<Tensor> out(1);
+  REQUIRE(k.value()->run(ops::RunContext{}, in, out).ok());
+  return out[0];
+}
+
+QNode qnode(const char* name, QOp op, const std::string& in, const std::string& out) {
+  QNode n;
+  n.name = name;
+  n.op = op;
+  n.inputs = {in};
+  n.outputs = {out};
+  return n;
+}
+
+// Float input xf -> Quantize (pin) -> xq -> op -> yq (pout) -> Dequantize -> yf.
+QGraph one_op_graph(QNode op, const Shape& in_shape, const QParams& pin, const QParams& pout) {
+  const int rank = int(in_shape.size());
+  QGraph g;
+  g.inputs = {{"xf", DType::f32, in_shape}};
+  g.outputs = {{"yf", DType::f32, {}}};
+  g.values["xf"] = QValue{"xf", false, {}, rank, "xf"};
+  g.values["xq"] = QValue{"xq", true, pin, rank, "xf"};
+  g.values["yq"] = QValue{"yq", true, pout, rank, "y"};
+  g.values["yf"] = QValue{"yf", false, {}, rank, "y"};
+  op.inputs = {"xq"};
+  op.outputs = {"yq"};
+  g.nodes = {qnode("q", QOp::Quantize, "xf", "xq"), op, qnode("dq", QOp::Dequantize, "yq", "yf")};
+  return g;
+}
+
+// Runs g (one_op_graph) on every ISA this CPU has and checks the op's int8 output yq against ref, byte for byte.
+void check_every_isa(const QGraph& g, const Tensor& input, const Tensor& ref) {
+  for (Isa isa : available_isas()) {
+    CAPTURE(isa_name(isa));
+    QExecOptions xo;
+    xo.use_env_isa = false;
+    xo.isa = isa;
+    auto ex = QExecutor::prepare(g, xo);
+    if (!ex.ok()) FAIL(ex.error().message);
+    Tensor yq;
+    QExecutor::Observer obs = [&](const std::string& n, const QValue& v, const Tensor& t) {
+      if (n == "yq") yq = qdetail::logical(t, v);
+    };
+    REQUIRE(ex->run({input}, &obs).ok());
+    REQUIRE(yq.shape() == ref.shape());
+    CHECK(std::memcmp(yq.raw(), ref.raw(), yq.nbytes()) == 0);
+  }
+}
 }  // namespace
 
 TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit for bit, every ISA, u8 and s8") {
@@ -132,62 +187,21 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
       c["ys"] = Tensor::scalar<float>(pout.scale);
       c["yz"] = sgn ? Tensor::scalar<int8_t>(int8_t(pout.zero_point)) : Tensor::scalar<uint8_t>(uint8_t(pout.zero_point));
       c["b"] = b;
-      auto k = build_float_kernel(qn, c, 13);
-      REQUIRE(k.ok());
-      std::vector<const Tensor*> in;
-      for (auto& nm : qn.inputs) in.push_back(&c.at(nm));
-      std::vector<Tensor> out(1);
-      REQUIRE(k.value()->run(ops::RunContext{}, in, out).ok());
-      // qforge QGraph: Quantize-free, feed the stored int8 tensor directly through a one-node graph
-      QGraph g;
-      g.inputs = {{"xf", DType::f32, {N, C, H, W}}};
-      g.outputs = {{"yf", DType::f32, {}}};
-      g.values["xf"] = QValue{"xf", false, {}, 4, "xf"};
-      g.values["xq"] = QValue{"xq", true, pin, 4, "xf"};
-      g.values["yq"] = QValue{"yq", true, pout, 4, "y"};
-      g.values["yf"] = QValue{"yf", false, {}, 4, "y"};
-      QNode qz;
-      qz.name = "q";
-      qz.op = QOp::Quantize;
-      qz.inputs = {"xf"};
-      qz.outputs = {"xq"};
-      QNode cv;
-      cv.name = "conv";
-      cv.op = QOp::Conv;
-      cv.inputs = {"xq"};
-      cv.outputs = {"yq"};
+      const Tensor ref = run_onnx_node(qn, c);
+      // qforge: the same conv as a QGraph node between a Quantize and a Dequantize
+      QNode cv = qnode("conv", QOp::Conv, "", "");
       cv.weight = w;
       cv.bias = b;
       cv.w_scale = ws;
       cv.clamp_lo = pout.qmin;
       cv.clamp_hi = pout.qmax;
       cv.attrs = qn.attrs;
-      QNode dq;
-      dq.name = "dq";
-      dq.op = QOp::Dequantize;
-      dq.inputs = {"yq"};
-      dq.outputs = {"yf"};
-      g.nodes = {qz, cv, dq};
-      for (Isa isa : available_isas()) {
-      CAPTURE(isa_name(isa));
-      QExecOptions xo;
-      xo.use_env_isa = false;
-      xo.isa = isa;
-      auto ex = QExecutor::prepare(g, xo);
-      if (!ex.ok()) FAIL(ex.error().message);
+      const QGraph g = one_op_graph(cv, {N, C, H, W}, pin, pout);
       // float input that quantizes exactly to x
       Tensor xf(DType::f32, x.shape());
       for (int64_t i = 0; i < x.numel(); ++i)
         xf.data<float>()[i] = float((sgn ? int(x.data<int8_t>()[i]) : int(x.data<uint8_t>()[i])) - pin.zero_point) * pin.scale;
-      Tensor yq;
-      QExecutor::Observer obs = [&](const std::string& n, const QValue&, const Tensor& t) {
-        if (n == "yq") yq = qdetail::to_nchw(t);
-      };
-      auto r = ex->run({xf}, &obs);
-      REQUIRE(r.ok());
-      REQUIRE(yq.shape() == out[0].shape());
-      CHECK(std::memcmp(yq.raw(), out[0].raw(), yq.nbytes()) == 0);
-      }
+      check_every_isa(g, xf, ref);
     }
 
   // QGemm vs QLinearMatMul (per-column b scale, s8 weights = transposed B)
@@ -210,52 +224,15 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
   c["bz"] = Tensor(DType::i8, {N});
   c["ys"] = Tensor::scalar<float>(0.07f);
   c["yz"] = Tensor::scalar<uint8_t>(90);
-  auto k = build_float_kernel(mm, c, 13);
-  REQUIRE(k.ok());
-  std::vector<const Tensor*> in;
-  for (auto& nm : mm.inputs) in.push_back(&c.at(nm));
-  std::vector<Tensor> out(1);
-  REQUIRE(k.value()->run(ops::RunContext{}, in, out).ok());
-  QGraph g;
-  g.inputs = {{"af", DType::f32, {M, K}}};
-  g.outputs = {{"yf", DType::f32, {}}};
-  QParams pa{0.02f, 100, 0, 255, DType::u8, 8}, py{0.07f, 90, 0, 255, DType::u8, 8};
-  g.values["af"] = QValue{"af", false, {}, 2, "af"};
-  g.values["aq"] = QValue{"aq", true, pa, 2, "af"};
-  g.values["yq"] = QValue{"yq", true, py, 2, "y"};
-  g.values["yf"] = QValue{"yf", false, {}, 2, "y"};
-  QNode qz;
-  qz.op = QOp::Quantize;
-  qz.inputs = {"af"};
-  qz.outputs = {"aq"};
-  QNode gm;
-  gm.op = QOp::Gemm;
-  gm.inputs = {"aq"};
-  gm.outputs = {"yq"};
+  const Tensor ref = run_onnx_node(mm, c);
+  QNode gm = qnode("gemm", QOp::Gemm, "", "");
   Tensor wt(DType::i8, {N, K});
   for (int64_t kk = 0; kk < K; ++kk)
     for (int64_t n = 0; n < N; ++n) wt.data<int8_t>()[n * K + kk] = bm.data<int8_t>()[kk * N + n];
   gm.weight = wt;
   gm.w_scale = bsc;
-  QNode dq;
-  dq.op = QOp::Dequantize;
-  dq.inputs = {"yq"};
-  dq.outputs = {"yf"};
-  g.nodes = {qz, gm, dq};
-  for (Isa isa : available_isas()) {
-  CAPTURE(isa_name(isa));
-  QExecOptions xo;
-  xo.use_env_isa = false;
-  xo.isa = isa;
-  auto ex = QExecutor::prepare(g, xo);
-  REQUIRE(ex.ok());
+  const QGraph g = one_op_graph(gm, {M, K}, QParams{0.02f, 100, 0, 255, DType::u8, 8}, QParams{0.07f, 90, 0, 255, DType::u8, 8});
   Tensor af(DType::f32, {M, K});
   for (int64_t i = 0; i < a.numel(); ++i) af.data<float>()[i] = float(int(a.data<uint8_t>()[i]) - 100) * 0.02f;
-  Tensor yq;
-  QExecutor::Observer obs = [&](const std::string& n, const QValue&, const Tensor& t) {
-    if (n == "yq") yq = t;
-  };
-  REQUIRE(ex->run({af}, &obs).ok());
-  CHECK(std::memcmp(yq.raw(), out[0].raw(), yq.nbytes()) == 0);
-  }
+  check_every_isa(g, af, ref);
 }

@@ -111,45 +111,32 @@ QFORGE_QKERNELS_INSTANTIATE(int8_t, int8_t)
 // ------------------------------------------------------------------------------------------- layout helpers
 namespace qdetail {
 
-template <class T>
-void nchw_to_nhwc(const T* s, T* d, int64_t N, int64_t C, int64_t HW) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < HW; ++i) d[(n * HW + i) * C + c] = s[(n * C + c) * HW + i];
-}
-template <class T>
-void nhwc_to_nchw(const T* s, T* d, int64_t N, int64_t C, int64_t HW) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < HW; ++i)
-      for (int64_t c = 0; c < C; ++c) d[(n * C + c) * HW + i] = s[(n * HW + i) * C + c];
-}
-
-// Byte/float tensor from logical NCHW to physical NHWC (rank 4) — a view when H·W = 1 or C = 1.
-inline Tensor to_nhwc(const Tensor& t) {
-  QF_CHECK(t.rank() == 4, "to_nhwc needs rank 4");
-  const int64_t N = t.dim(0), C = t.dim(1), H = t.dim(2), W = t.dim(3);
-  Shape ps{N, H, W, C};
-  if (H * W == 1 || C == 1) return t.reshape(ps).value();
-  Tensor r(t.dtype(), ps);
+// Moves the channel axis of a rank-4 tensor: NCHW [N,C,H,W] to NHWC [N,H,W,C] when to_nhwc, else back. A view
+// when H·W = 1 or C = 1 (the two layouts hold the same bytes).
+inline Tensor transpose_channels(const Tensor& t, bool to_nhwc) {
+  QF_CHECK(t.rank() == 4, "layout change needs rank 4");
+  const int64_t N = t.dim(0);
+  const int64_t C = to_nhwc ? t.dim(1) : t.dim(3);
+  const int64_t HW = to_nhwc ? t.dim(2) * t.dim(3) : t.dim(1) * t.dim(2);
+  const Shape s = to_nhwc ? Shape{N, t.dim(2), t.dim(3), C} : Shape{N, C, t.dim(1), t.dim(2)};
+  if (HW == 1 || C == 1) return t.reshape(s).value();
+  Tensor r(t.dtype(), s);
   ops::dispatch_all(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    nchw_to_nhwc(t.data<T>(), r.data<T>(), N, C, H * W);
+    const T* src = t.data<T>();
+    T* dst = r.data<T>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < HW; ++i) {
+          const int64_t nchw = (n * C + c) * HW + i, nhwc = (n * HW + i) * C + c;
+          if (to_nhwc) dst[nhwc] = src[nchw];
+          else dst[nchw] = src[nhwc];
+        }
   });
   return r;
 }
-// Physical NHWC [N,H,W,C] to logical NCHW.
-inline Tensor to_nchw(const Tensor& t) {
-  QF_CHECK(t.rank() == 4, "to_nchw needs rank 4");
-  const int64_t N = t.dim(0), H = t.dim(1), W = t.dim(2), C = t.dim(3);
-  Shape ls{N, C, H, W};
-  if (H * W == 1 || C == 1) return t.reshape(ls).value();
-  Tensor r(t.dtype(), ls);
-  ops::dispatch_all(t.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    nhwc_to_nchw(t.data<T>(), r.data<T>(), N, C, H * W);
-  });
-  return r;
-}
+inline Tensor to_nhwc(const Tensor& t) { return transpose_channels(t, true); }
+inline Tensor to_nchw(const Tensor& t) { return transpose_channels(t, false); }
 
 // Logical view of a stored value (copy only for NHWC rank-4 values).
 inline Tensor logical(const Tensor& t, const QValue& v) { return v.nhwc() ? to_nchw(t) : t; }

@@ -103,51 +103,24 @@ inline Result<KernelPtr> build_gemm(BuildContext& c) {
 }
 
 inline Status matmul_forward(const RunContext& rc, const Tensor& a0, const Tensor& b0, Tensor& out) {
-  if (a0.rank() == 0 || b0.rank() == 0) return make_error("MatMul inputs must have rank >= 1");
-  Shape as = a0.shape(), bs = b0.shape();
-  bool a1 = as.size() == 1, b1 = bs.size() == 1;
-  if (a1) as.insert(as.begin(), 1);
-  if (b1) bs.push_back(1);
-  int64_t M = as[as.size() - 2], K = as.back(), Kb = bs[bs.size() - 2], N = bs.back();
-  if (K != Kb)
-    return make_error("shapes ", shape_str(a0.shape()), " and ", shape_str(b0.shape()), " do not multiply");
-  Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
-  QF_ASSIGN_OR_RETURN(Shape batch, broadcast_shapes(abatch, bbatch));
-  Shape os = batch;
-  if (!a1) os.push_back(M);
-  if (!b1) os.push_back(N);
-  QF_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::f32, os));
+  QF_ASSIGN_OR_RETURN(MatMulShape m, MatMulShape::make(a0.shape(), b0.shape()));
+  const int64_t M = m.M, K = m.K, N = m.N;
+  QF_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::f32, m.out));
   const float* pa = a0.data<float>();
   const float* pb = b0.data<float>();
   float* py = y.data<float>();
-  int64_t nb = dims_product(batch, 0, batch.size());
-  if (nb == 0 || M == 0 || N == 0) {
+  if (m.nb == 0 || M == 0 || N == 0) {
     out = std::move(y);
     return Status::Ok();
   }
-  if (bbatch.empty() || dims_product(bbatch, 0, bbatch.size()) == 1) {
-    // B shared by every batch: one GEMM with the batches stacked along M when A is not broadcast.
-    int64_t na = dims_product(abatch, 0, abatch.size());
-    if (na == nb) {
-      kernels::f32_gemm(nb * M, N, K, pa, K, 1, pb, N, 1, py, N, false, rc.threads);
-      out = std::move(y);
-      return Status::Ok();
-    }
+  if (dims_product(m.bbatch, 0, m.bbatch.size()) == 1 && dims_product(m.abatch, 0, m.abatch.size()) == m.nb) {
+    // B shared by every batch and A not broadcast: one GEMM with the batches stacked along M.
+    kernels::f32_gemm(m.nb * M, N, K, pa, K, 1, pb, N, 1, py, N, false, rc.threads);
+    out = std::move(y);
+    return Status::Ok();
   }
-  // General case: per batch index, with broadcast offsets.
-  Shape af(batch.size(), 1), bf(batch.size(), 1);
-  std::copy(abatch.begin(), abatch.end(), af.begin() + (batch.size() - abatch.size()));
-  std::copy(bbatch.begin(), bbatch.end(), bf.begin() + (batch.size() - bbatch.size()));
-  for (int64_t t = 0; t < nb; ++t) {
-    int64_t rem = t, ao = 0, bo = 0, astr = 1, bstr = 1;
-    for (size_t i = batch.size(); i-- > 0;) {
-      int64_t idx = rem % batch[i];
-      rem /= batch[i];
-      if (af[i] != 1) ao += idx * astr;
-      if (bf[i] != 1) bo += idx * bstr;
-      astr *= af[i];
-      bstr *= bf[i];
-    }
+  for (int64_t t = 0; t < m.nb; ++t) {  // general case: per batch index, with broadcast offsets
+    const auto [ao, bo] = m.offsets(t);
     kernels::f32_gemm(M, N, K, pa + ao * M * K, K, 1, pb + bo * K * N, N, 1, py + t * M * N, N, false, rc.threads);
   }
   out = std::move(y);

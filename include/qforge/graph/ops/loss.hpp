@@ -55,7 +55,14 @@ inline Result<Tensor> nll(const LossAttrs& a, const Tensor& x, const Tensor& t, 
   return Tensor::scalar<float>(float(sum / wsum));
 }
 
-inline Result<LossAttrs> read_attrs(const BuildContext& c) {
+// Checks a loss node's inputs (scores f32, target i64/i32, optional weights f32) and outputs (1..max_outputs) and
+// reads its attributes.
+inline Result<LossAttrs> read_loss_node(BuildContext& c, size_t max_outputs) {
+  QF_RETURN_IF_ERROR(expect_inputs(c, 2, 3));
+  QF_RETURN_IF_ERROR(expect_outputs(c, 1, max_outputs));
+  QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32}));
+  QF_RETURN_IF_ERROR(expect_dtype(c, 1, {DType::i64, DType::i32}));
+  QF_RETURN_IF_ERROR(expect_dtype(c, 2, {DType::f32}));
   LossAttrs a;
   a.reduction = c.node.get_string("reduction", "mean");
   if (a.reduction != "none" && a.reduction != "sum" && a.reduction != "mean")
@@ -66,12 +73,7 @@ inline Result<LossAttrs> read_attrs(const BuildContext& c) {
 }
 
 inline Result<KernelPtr> build_nll(BuildContext& c) {
-  QF_RETURN_IF_ERROR(expect_inputs(c, 2, 3));
-  QF_RETURN_IF_ERROR(expect_outputs(c, 1, 1));
-  QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32}));
-  QF_RETURN_IF_ERROR(expect_dtype(c, 1, {DType::i64, DType::i32}));
-  QF_RETURN_IF_ERROR(expect_dtype(c, 2, {DType::f32}));
-  QF_ASSIGN_OR_RETURN(LossAttrs a, read_attrs(c));
+  QF_ASSIGN_OR_RETURN(LossAttrs a, read_loss_node(c, 1));
   c.outputs_as(DType::f32);
   return make_kernel([a](const RunContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) -> Status {
     QF_ASSIGN_OR_RETURN(out[0], nll(a, *in[0], *in[1], in.size() > 2 ? in[2] : nullptr));
@@ -80,12 +82,7 @@ inline Result<KernelPtr> build_nll(BuildContext& c) {
 }
 
 inline Result<KernelPtr> build_sce(BuildContext& c) {
-  QF_RETURN_IF_ERROR(expect_inputs(c, 2, 3));
-  QF_RETURN_IF_ERROR(expect_outputs(c, 1, 2));
-  QF_RETURN_IF_ERROR(expect_dtype(c, 0, {DType::f32}));
-  QF_RETURN_IF_ERROR(expect_dtype(c, 1, {DType::i64, DType::i32}));
-  QF_RETURN_IF_ERROR(expect_dtype(c, 2, {DType::f32}));
-  QF_ASSIGN_OR_RETURN(LossAttrs a, read_attrs(c));
+  QF_ASSIGN_OR_RETURN(LossAttrs a, read_loss_node(c, 2));
   c.outputs_as(DType::f32);
   return make_kernel([a](const RunContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) -> Status {
     const Tensor& x = *in[0];

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qforge/core/error.hpp"
@@ -236,6 +237,52 @@ inline Result<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
   }
   return out;
 }
+
+// The numpy matmul of shapes a and b (MatMul, MatMulInteger, QLinearMatMul): rank-1 operands promoted, batch
+// dims broadcast. offsets(t) gives batch t's matrix index into each operand (0 where that operand broadcasts).
+struct MatMulShape {
+  int64_t M = 0, K = 0, N = 0;
+  Shape abatch, bbatch, batch, out;
+  int64_t nb = 0;  // batch count (product of batch)
+
+  static Result<MatMulShape> make(const Shape& a0, const Shape& b0) {
+    if (a0.empty() || b0.empty()) return make_error("MatMul inputs must have rank >= 1");
+    Shape as = a0, bs = b0;
+    const bool a1 = as.size() == 1, b1 = bs.size() == 1;
+    if (a1) as.insert(as.begin(), 1);
+    if (b1) bs.push_back(1);
+    MatMulShape m;
+    m.M = as[as.size() - 2];
+    m.K = as.back();
+    m.N = bs.back();
+    if (bs[bs.size() - 2] != m.K) return make_error("shapes ", shape_str(a0), " and ", shape_str(b0), " do not multiply");
+    m.abatch.assign(as.begin(), as.end() - 2);
+    m.bbatch.assign(bs.begin(), bs.end() - 2);
+    QF_ASSIGN_OR_RETURN(m.batch, broadcast_shapes(m.abatch, m.bbatch));
+    m.out = m.batch;
+    if (!a1) m.out.push_back(m.M);
+    if (!b1) m.out.push_back(m.N);
+    m.nb = 1;
+    for (int64_t d : m.batch) m.nb *= d;
+    return m;
+  }
+
+  std::pair<int64_t, int64_t> offsets(int64_t t) const {
+    const size_t r = batch.size();
+    int64_t ao = 0, bo = 0, astr = 1, bstr = 1;
+    for (size_t i = r; i-- > 0;) {
+      const int64_t idx = t % batch[i];
+      t /= batch[i];
+      const int64_t ad = i < r - abatch.size() ? 1 : abatch[i - (r - abatch.size())];
+      const int64_t bd = i < r - bbatch.size() ? 1 : bbatch[i - (r - bbatch.size())];
+      if (ad != 1) ao += idx * astr;
+      if (bd != 1) bo += idx * bstr;
+      astr *= ad;
+      bstr *= bd;
+    }
+    return {ao, bo};
+  }
+};
 
 // A loop plan over an output shape with K inputs broadcast into it: dims coalesced, inner dimension last.
 template <int K>

@@ -16,6 +16,24 @@ namespace qforge::ops {
 
 namespace pool_detail {
 
+// Calls f(id, ih, iw, value) for each input cell of the window that starts at (d0, h0, w0), skipping padding.
+template <class T, class F>
+void for_each_cell(const T* x, const Window& w, int64_t d0, int64_t h0, int64_t w0, F&& f) {
+  for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+    const int64_t id = d0 + kd * w.d[0];
+    if (id < 0 || id >= w.in[0]) continue;
+    for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+      const int64_t ih = h0 + kh * w.d[1];
+      if (ih < 0 || ih >= w.in[1]) continue;
+      const T* row = x + (id * w.in[1] + ih) * w.in[2];
+      for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+        const int64_t iw = w0 + kw * w.d[2];
+        if (iw >= 0 && iw < w.in[2]) f(id, ih, iw, row[iw]);
+      }
+    }
+  }
+}
+
 // idx (MaxPool only, may be null): flat index of each max within the plane, row-major or (col_major) with the
 // spatial dims reversed.
 template <class T, bool kMax>
@@ -26,49 +44,27 @@ void pool_plane(const T* x, const Window& w, bool count_pad, T* y, int64_t* idx 
       int64_t h0 = oh * w.s[1] - w.pb[1];
       for (int64_t ow = 0; ow < w.out[2]; ++ow) {
         int64_t w0 = ow * w.s[2] - w.pb[2];
+        const int64_t o = (od * w.out[1] + oh) * w.out[2] + ow;
         if constexpr (kMax) {
           T m = std::numeric_limits<T>::lowest();
           int64_t am = 0;
           bool any = false;
-          for (int64_t kd = 0; kd < w.k[0]; ++kd) {
-            int64_t id = d0 + kd * w.d[0];
-            if (id < 0 || id >= w.in[0]) continue;
-            for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-              int64_t ih = h0 + kh * w.d[1];
-              if (ih < 0 || ih >= w.in[1]) continue;
-              const T* row = x + (id * w.in[1] + ih) * w.in[2];
-              for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-                int64_t iw = w0 + kw * w.d[2];
-                if (iw < 0 || iw >= w.in[2]) continue;
-                T v = row[iw];
-                if (!any || v > m || (std::is_floating_point<T>::value && v != v)) {
-                  m = v;
-                  am = col_major ? (iw * w.in[1] + ih) * w.in[0] + id : (id * w.in[1] + ih) * w.in[2] + iw;
-                }
-                any = true;
-              }
+          for_each_cell(x, w, d0, h0, w0, [&](int64_t id, int64_t ih, int64_t iw, T v) {
+            if (!any || v > m || (std::is_floating_point<T>::value && v != v)) {  // NaN wins, as in ONNX
+              m = v;
+              am = col_major ? (iw * w.in[1] + ih) * w.in[0] + id : (id * w.in[1] + ih) * w.in[2] + iw;
             }
-          }
-          y[(od * w.out[1] + oh) * w.out[2] + ow] = m;
-          if (idx) idx[(od * w.out[1] + oh) * w.out[2] + ow] = am;
+            any = true;
+          });
+          y[o] = m;
+          if (idx) idx[o] = am;
         } else {
           float s = 0.f;
           int64_t cnt = 0;
-          for (int64_t kd = 0; kd < w.k[0]; ++kd) {
-            int64_t id = d0 + kd * w.d[0];
-            if (id < 0 || id >= w.in[0]) continue;
-            for (int64_t kh = 0; kh < w.k[1]; ++kh) {
-              int64_t ih = h0 + kh * w.d[1];
-              if (ih < 0 || ih >= w.in[1]) continue;
-              const T* row = x + (id * w.in[1] + ih) * w.in[2];
-              for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-                int64_t iw = w0 + kw * w.d[2];
-                if (iw < 0 || iw >= w.in[2]) continue;
-                s += row[iw];
-                ++cnt;
-              }
-            }
-          }
+          for_each_cell(x, w, d0, h0, w0, [&](int64_t, int64_t, int64_t, T v) {
+            s += v;
+            ++cnt;
+          });
           int64_t div = cnt;
           if (count_pad) {
             // Window clipped to the padded input, counted per dim (dilation 1 as in the ONNX op).
@@ -79,7 +75,7 @@ void pool_plane(const T* x, const Window& w, bool count_pad, T* y, int64_t* idx 
               div *= (e - starts[i] + w.d[size_t(i)] - 1) / w.d[size_t(i)];
             }
           }
-          y[(od * w.out[1] + oh) * w.out[2] + ow] = div > 0 ? T(s / float(div)) : T(0);
+          y[o] = div > 0 ? T(s / float(div)) : T(0);
         }
       }
     }

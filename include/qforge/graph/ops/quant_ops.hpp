@@ -170,40 +170,19 @@ inline Result<std::vector<int32_t>> centered(const Tensor& q, const Tensor* zp, 
   return v;
 }
 
-// Batched numpy matmul on int32 (operands of rank >= 2 here; rank 1 promoted like MatMul).
-inline Result<Tensor> int_matmul(const Shape& as0, const std::vector<int32_t>& a, const Shape& bs0, const std::vector<int32_t>& b) {
-  Shape as = as0, bs = bs0;
-  bool a1 = as.size() == 1, b1 = bs.size() == 1;
-  if (as.empty() || bs.empty()) return make_error("operands must have rank >= 1");
-  if (a1) as.insert(as.begin(), 1);
-  if (b1) bs.push_back(1);
-  int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  if (bs[bs.size() - 2] != K) return make_error("shapes ", shape_str(as0), " and ", shape_str(bs0), " do not multiply");
-  Shape ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
-  QF_ASSIGN_OR_RETURN(Shape batch, broadcast_shapes(ab, bb));
-  Shape os = batch;
-  if (!a1) os.push_back(M);
-  if (!b1) os.push_back(N);
-  QF_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::i32, os));
-  Shape af(batch.size(), 1), bf(batch.size(), 1);
-  std::copy(ab.begin(), ab.end(), af.begin() + long(batch.size() - ab.size()));
-  std::copy(bb.begin(), bb.end(), bf.begin() + long(batch.size() - bb.size()));
-  int64_t nb = dims_product(batch, 0, batch.size());
-  for (int64_t t = 0; t < nb; ++t) {
-    int64_t rem = t, ao = 0, bo = 0, astr = 1, bstr = 1;
-    for (size_t i = batch.size(); i-- > 0;) {
-      int64_t idx = rem % batch[i];
-      rem /= batch[i];
-      if (af[i] != 1) ao += idx * astr;
-      if (bf[i] != 1) bo += idx * bstr;
-      astr *= af[i];
-      bstr *= bf[i];
-    }
+// Batched numpy matmul on int32 (rank-1 operands promoted like MatMul).
+inline Result<Tensor> int_matmul(const Shape& as, const std::vector<int32_t>& a, const Shape& bs, const std::vector<int32_t>& b) {
+  QF_ASSIGN_OR_RETURN(MatMulShape m, MatMulShape::make(as, bs));
+  const int64_t M = m.M, K = m.K, N = m.N;
+  QF_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::i32, m.out));
+  int32_t* py = y.data<int32_t>();
+  for (int64_t t = 0; t < m.nb; ++t) {
+    const auto [ao, bo] = m.offsets(t);
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
         int64_t acc = 0;
         for (int64_t k = 0; k < K; ++k) acc += int64_t(a[size_t(ao * M * K + i * K + k)]) * b[size_t(bo * K * N + k * N + j)];
-        y.data<int32_t>()[(t * M + i) * N + j] = int32_t(acc);
+        py[(t * M + i) * N + j] = int32_t(acc);
       }
   }
   return y;
