@@ -17,38 +17,42 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
-#include <vector>
 
+#include <kernels/block_loops.hpp>
 #include <kernels/gemm_job.hpp>
 
 namespace qforge::kernels::neon {
 
 constexpr int kMR = 2;  // rows per register tile (2 rows × 4 vectors × 2 accumulators = 16 registers)
 
-// Epilogue of 4 columns (n .. n+3, `valid` of them real). J: GemmJob or DwJob.
+inline void store_vec(int32_t* p, int32x4_t v) { vst1q_s32(p, v); }
+inline void store_vec(float* p, float32x4_t v) { vst1q_f32(p, v); }
+
+// The first `valid` lanes of v at c (all 4 when valid ≥ 4): a column tail never writes past the row.
+template <class T, class V>
+inline void store_lanes(T* c, V v, int valid) {
+  if (valid >= 4) {
+    store_vec(c, v);
+  } else {
+    T t[4];
+    store_vec(t, v);
+    std::memcpy(c, t, size_t(std::max(0, valid)) * sizeof(T));
+  }
+}
+
+// Epilogue of 4 columns (n .. n+3, `valid` of them real). J: GemmJob or DwJob. Also the dotprod kernels' epilogue
+// (no target attribute, so it inlines into their armv8.2-a+dotprod functions).
 template <class TC, class J>
 inline void store4(int32x4_t acc, const J& j, int n, int valid, TC* c) {
   const int32x4_t v = vaddq_s32(acc, vld1q_s32(j.cbias + n));
   if constexpr (std::is_same_v<TC, int32_t>) {
-    if (valid >= 4) {
-      vst1q_s32(c, v);
-    } else {
-      int32_t t[4];
-      vst1q_s32(t, v);
-      std::memcpy(c, t, size_t(std::max(0, std::min(valid, 4))) * 4);
-    }
+    store_lanes(c, v, valid);
   } else {
     float s[4] = {1.f, 1.f, 1.f, 1.f};
     if (j.scale) std::memcpy(s, j.scale + n, size_t(std::max(0, std::min(valid, 4))) * 4);
     float32x4_t x = vmulq_f32(vcvtq_f32_s32(v), vld1q_f32(s));
     if constexpr (std::is_same_v<TC, float>) {
-      if (valid >= 4) {
-        vst1q_f32(c, x);
-      } else {
-        float t[4];
-        vst1q_f32(t, x);
-        std::memcpy(c, t, size_t(std::max(0, std::min(valid, 4))) * 4);
-      }
+      store_lanes(c, x, valid);
     } else {
       x = vmaxnmq_f32(x, vdupq_n_f32(j.lo));  // maxNum: NaN → lo, like the reference
       x = vminnmq_f32(x, vdupq_n_f32(j.hi));
@@ -62,17 +66,6 @@ inline void store4(int32x4_t acc, const J& j, int n, int valid, TC* c) {
       std::memcpy(c, t, size_t(std::max(0, std::min(valid, 4))));
     }
   }
-}
-
-inline uint32_t load4(const uint8_t* p) {
-  uint32_t x;
-  std::memcpy(&x, p, 4);
-  return x;
-}
-inline uint32_t load_partial(const uint8_t* p, int n) {  // zero-extended; the padded weights are 0 there
-  uint32_t x = 0;
-  std::memcpy(&x, p, size_t(n));
-  return x;
 }
 
 template <int MR, int NV, bool S8, class TC>
@@ -105,35 +98,11 @@ __attribute__((noinline)) void tile(const uint8_t* const* rows, int taps, int se
       store4<TC>(vpaddq_s32(acc[r][v][0], acc[r][v][1]), j, n0 + 4 * v, valid - 4 * v, c + r * ldc + 4 * v);
 }
 
-template <int MR, bool S8, class TC>
-inline void tile_nv(int nv, const uint8_t* const* rows, int taps, int seg, const int8_t* w, const GemmJob& j, int n0,
-                    int valid, TC* c, int64_t ldc) {
-  switch (nv) {
-    case 1: tile<MR, 1, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 2: tile<MR, 2, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    case 3: tile<MR, 3, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-    default: tile<MR, 4, S8, TC>(rows, taps, seg, w, j, n0, valid, c, ldc); break;
-  }
-}
-
+// Row tiles of ≤ kMR rows, panels inner; no L2 panel groups (one group of all the block's panels).
 template <class TC, bool S8>
 inline void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
-  const PackedWeights& W = *j.W;
-  const int taps = W.taps, seg = W.seg, nr = W.layout.nr;
-  TC* C = static_cast<TC*>(j.C);
-  std::vector<const uint8_t*> rows(size_t(kMR) * size_t(taps));
-  for (int m = m0; m < m1; m += kMR) {
-    const int mr = std::min(kMR, m1 - m);
-    j.rows(m, mr, rows.data());
-    for (int p = p0; p < p1; ++p) {
-      const int nv = W.panel_cols(p) / 4, valid = W.panel_valid(p), n0 = p * nr;
-      TC* c = C + int64_t(m) * j.ldc + n0;
-      if (mr == 2)
-        tile_nv<2, S8, TC>(nv, rows.data(), taps, seg, W.panel(p), j, n0, valid, c, j.ldc);
-      else
-        tile_nv<1, S8, TC>(nv, rows.data(), taps, seg, W.panel(p), j, n0, valid, c, j.ldc);
-    }
-  }
+  byte_row_tiles<kMR, 4, 4, TC>(j, m0, m1, p0, p1, p1 - p0,
+                                [](auto r, auto v, const auto&... a) { tile<r.value, v.value, S8, TC>(a...); });
 }
 
 }  // namespace qforge::kernels::neon

@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <kernels/block_loops.hpp>
 #include <kernels/gemm_job.hpp>
 
 #define QF_AVX2_FN __attribute__((target("avx2,fma,bmi,bmi2,lzcnt,popcnt"))) inline
@@ -166,16 +167,6 @@ QF_AVX2_KERNEL void gemv_tile(const int16_t* a, int kp, const int8_t* w8, size_t
     for (int v = 0; v < kNV; ++v) store8<TC>(acc[p][v], j, n0 + 24 * p + 8 * v, 8, c + 24 * p + 8 * v);
 }
 
-template <int MR, class TC>
-QF_AVX2_FN void tile_nv(int nv, const int16_t* a, int kp, const int8_t* w, const GemmJob& j, int n0, int valid,
-                        TC* c, int64_t ldc) {
-  switch (nv) {
-    case 1: tile<MR, 1, TC>(a, kp, w, j, n0, valid, c, ldc); break;
-    case 2: tile<MR, 2, TC>(a, kp, w, j, n0, valid, c, ldc); break;
-    default: tile<MR, 3, TC>(a, kp, w, j, n0, valid, c, ldc); break;
-  }
-}
-
 template <class TC, bool S8>
 QF_AVX2_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   const PackedWeights& W = *j.W;
@@ -183,41 +174,29 @@ QF_AVX2_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   TC* C = static_cast<TC*>(j.C);
   std::vector<const uint8_t*> rows(size_t(kMR) * size_t(taps));
   std::vector<int16_t> abuf(size_t(kMR) * size_t(kp) + 16);
+  const size_t panel_bytes = size_t(nr) * size_t(kp) * 2;  // int16 weights
+  auto run = [&](int mr, int p, TC* c) {
+    with_tile<kMR, kNV>(mr, W.panel_cols(p) / 8, [&](auto r, auto v) {
+      tile<r.value, v.value, TC>(abuf.data(), kp, W.panel(p), j, p * nr, W.panel_valid(p), c, j.ldc);
+    });
+  };
   if (m1 - m0 == 1) {
     j.rows(m0, 1, rows.data());
     pack_rows<S8>(rows.data(), 1, taps, seg, W.seg_pad, kp, j.a_zp, abuf.data());
     TC* c = C + int64_t(m0) * j.ldc;
-    const size_t pstride = size_t(nr) * size_t(kp) * 2;
-    int p = p0;
-    for (; p + kGemvPanels <= p1 && W.panel_valid(p + kGemvPanels - 1) == nr; p += kGemvPanels)
-      gemv_tile<kGemvPanels, TC>(abuf.data(), kp, W.panel(p), pstride, j, p * nr, c + p * nr);
-    for (; p < p1; ++p)
-      tile_nv<1, TC>(W.panel_cols(p) / 8, abuf.data(), kp, W.panel(p), j, p * nr, W.panel_valid(p), c + p * nr,
-                     j.ldc);
+    gemv_panels<kGemvPanels>(
+        W, p0, p1,
+        [&](int p) { gemv_tile<kGemvPanels, TC>(abuf.data(), kp, W.panel(p), panel_bytes, j, p * nr, c + p * nr); },
+        [&](int p) { run(1, p, c + p * nr); });
     return;
   }
-  // Panel groups of ≤ ~512 KB of (int16) weights stay in L2 while every row tile of the block passes over them.
-  const size_t panel_bytes = size_t(nr) * size_t(kp) * 2;
-  const int group = std::max(1, int((512 * 1024) / panel_bytes));
-  for (int g0 = p0; g0 < p1; g0 += group) {
-    const int g1 = std::min(p1, g0 + group);
-    for (int m = m0; m < m1; m += kMR) {
-      const int mr = m1 - m < kMR ? m1 - m : kMR;
-      j.rows(m, mr, rows.data());
-      pack_rows<S8>(rows.data(), mr, taps, seg, W.seg_pad, kp, j.a_zp, abuf.data());
-      for (int p = g0; p < g1; ++p) {
-        const int8_t* wp = W.panel(p);
-        const int nv = W.panel_cols(p) / 8, valid = W.panel_valid(p), n0 = p * nr;
-        TC* c = C + int64_t(m) * j.ldc + n0;
-        switch (mr) {
-          case 1: tile_nv<1, TC>(nv, abuf.data(), kp, wp, j, n0, valid, c, j.ldc); break;
-          case 2: tile_nv<2, TC>(nv, abuf.data(), kp, wp, j, n0, valid, c, j.ldc); break;
-          case 3: tile_nv<3, TC>(nv, abuf.data(), kp, wp, j, n0, valid, c, j.ldc); break;
-          default: tile_nv<4, TC>(nv, abuf.data(), kp, wp, j, n0, valid, c, j.ldc); break;
-        }
-      }
-    }
-  }
+  row_tiles(
+      m0, m1, p0, p1, kMR, l2_panel_group(panel_bytes),
+      [&](int m, int mr) {
+        j.rows(m, mr, rows.data());
+        pack_rows<S8>(rows.data(), mr, taps, seg, W.seg_pad, kp, j.a_zp, abuf.data());
+      },
+      [&](int m, int mr, int p) { run(mr, p, C + int64_t(m) * j.ldc + p * nr); });
 }
 
 }  // namespace qforge::kernels::avx2

@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <kernels/block_loops.hpp>
 #include <kernels/gemm_job.hpp>
 
 #define QF_AVX512VNNI_FN \
@@ -122,17 +123,6 @@ QF_AVX512VNNI_FN void store16(__m512i acc, const GemmJob& j, int n, int valid, T
   const __mmask16 mk = lanes(valid);
   const __m512 s = j.scale ? _mm512_maskz_loadu_ps(mk, j.scale + n) : _mm512_set1_ps(1.0f);
   store16_pre<TC>(acc, _mm512_loadu_si512(j.cbias + n), s, epi_consts(j), mk, c);
-}
-
-QF_AVX512VNNI_FN int32_t load4(const uint8_t* p) {
-  int32_t x;
-  std::memcpy(&x, p, 4);
-  return x;
-}
-QF_AVX512VNNI_FN int32_t load_partial(const uint8_t* p, int n) {  // n in 1..3, zero-extended
-  uint32_t x = 0;
-  std::memcpy(&x, p, size_t(n));
-  return int32_t(x);
 }
 
 // Where a tile finds segment t of its row r: a table of addresses from GemmJob::rows(), or, for a conv whose
@@ -264,52 +254,22 @@ QF_AVX512VNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, 
     for (int v = 0; v < kNV; ++v) store16<TC>(acc[p][v], j, n0 + 16 * kNV * p + 16 * v, 16, c + 16 * kNV * p + 16 * v);
 }
 
-template <int MR, bool S8, class TC, class Rows>
-QF_AVX512VNNI_FN void tile_nv(int nv, Rows rows, int taps, int seg, const int8_t* w, int wstep,
-                              const GemmJob& j, int n0, int valid, TC* c, int64_t ldc, uint64_t skip,
-                              const int32_t* cb) {
-  switch (nv) {
-    case 1: tile<MR, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    case 2: tile<MR, 2, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    case 3: tile<MR, 3, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    default: tile<MR, 4, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-  }
-}
-
-// Taller tiles for narrow panels (see block): 7..12 rows × 1 zmm, 7..8 rows × 2 zmm.
+// A tile of mr rows × nv zmm: up to kMR × kNV, or taller for narrow panels (see block): 7..12 rows × 1 zmm,
+// 7..8 rows × 2 zmm. No target attribute (no intrinsics here): the block's loop lambdas, which have none either,
+// can inline it.
 template <bool S8, class TC, class Rows>
-QF_AVX512VNNI_FN void tile_tall(int mr, int nv, Rows rows, int taps, int seg, const int8_t* w,
-                                int wstep, const GemmJob& j, int n0, int valid, TC* c, int64_t ldc, uint64_t skip,
-                                const int32_t* cb) {
-  if (nv == 1) {
-    switch (mr) {
-      case 7: tile<7, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-      case 8: tile<8, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-      case 9: tile<9, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-      case 10: tile<10, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-      case 11: tile<11, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-      default: tile<12, 1, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    }
-  } else if (mr == 7) {
-    tile<7, 2, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb);
-  } else {
-    tile<8, 2, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb);
-  }
-}
-
-template <bool S8, class TC, class Rows>
-QF_AVX512VNNI_FN void tile_any(int mr, int nv, Rows rows, int taps, int seg, const int8_t* w,
+inline void tile_any(int mr, int nv, Rows rows, int taps, int seg, const int8_t* w,
                                int wstep, const GemmJob& j, int n0, int valid, TC* c, int64_t ldc, uint64_t skip,
                                const int32_t* cb) {
-  if (mr > kMR) return tile_tall<S8, TC, Rows>(mr, nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb);
-  switch (mr) {
-    case 1: tile_nv<1, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    case 2: tile_nv<2, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    case 3: tile_nv<3, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    case 4: tile_nv<4, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    case 5: tile_nv<5, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-    default: tile_nv<6, S8, TC, Rows>(nv, rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb); break;
-  }
+  auto run = [&](auto r, auto v) {
+    tile<r.value, v.value, S8, TC, Rows>(rows, taps, seg, w, wstep, j, n0, valid, c, ldc, skip, cb);
+  };
+  if (mr <= kMR)
+    with_tile<kMR, kNV>(mr, nv, run);
+  else if (nv == 1)
+    with_count<kMR + 1, kTallRows1>(mr, [&](auto r) { run(r, std::integral_constant<int, 1>{}); });
+  else
+    with_count<kMR + 1, kTallRows2>(mr, [&](auto r) { run(r, std::integral_constant<int, 2>{}); });
 }
 
 // Skipping padding, as oneDNN does: at 7×7 outputs 18 % of a 3×3 conv's taps read padding, at 14×14 9 %.
@@ -430,8 +390,7 @@ QF_AVX512VNNI_FN void block_skip_padding(const GemmJob& j, int m0, int m1, int p
   TC* C = static_cast<TC*>(j.C);
   const uint8_t* rows[kTallRows1];
   alignas(64) TC buf[kTallRows1 * 64];  // a tile's output: ≤ 12 rows × 16 columns, 8 × 32 or 6 × 64
-  const size_t panel_bytes = size_t(nr) * size_t(W.kp);
-  const int group = std::max(1, int((512 * 1024) / panel_bytes));
+  const int group = l2_panel_group(size_t(nr) * size_t(W.kp));
   for (int g0 = p0; g0 < p1; g0 += group) {
     const int g1 = std::min(p1, g0 + group);
     for (const Tile& t : tiles) {
@@ -456,18 +415,13 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   TC* C = static_cast<TC*>(j.C);
   // Batch-1 rows of a plain GEMM: several panels per pass keep enough independent vpdpbusd chains in flight.
   if (m1 - m0 == 1 && taps == 1) {
-    const uint8_t* a = nullptr;  // via rows(): a 1×1 strided conv comes here too (a one-row chunk), with A unset
-    j.rows(m0, 1, &a);
-    TC* c = C + int64_t(m0) * j.ldc;
-    const size_t pstride = size_t(nr) * size_t(W.kp);
-    int p = p0;
-    for (; p + kGemvPanels <= p1 && W.panel_valid(p + kGemvPanels - 1) == nr; p += kGemvPanels)
-      gemv_tile<kGemvPanels, S8, TC>(a, seg, W.panel(p), pstride, j, p * nr, c + p * nr);
-    for (; p < p1; ++p) {
-      const uint8_t* rows[1] = {a};
-      tile_any<S8, TC>(1, W.panel_cols(p) / 16, TapRows{rows, 1}, 1, seg, W.panel(p), W.panel_cols(p) * 4, j, p * nr,
-                       W.panel_valid(p), c + p * nr, j.ldc, 0, j.cbias);
-    }
+    gemv_row<kGemvPanels, TC>(
+        j, m0, p0, p1, [](const auto&... a) { gemv_tile<kGemvPanels, S8, TC>(a...); },
+        [&](const uint8_t* a, int p, TC* c) {
+          const uint8_t* rows[1] = {a};
+          tile_any<S8, TC>(1, W.panel_cols(p) / 16, TapRows{rows, 1}, 1, seg, W.panel(p), W.panel_cols(p) * 4, j,
+                           p * nr, W.panel_valid(p), c, j.ldc, 0, j.cbias);
+        });
     return;
   }
   // A 6 × 64 tile keeps 24 accumulator chains in flight; a panel of 16 or 32 columns (small-channel convs) would
@@ -484,26 +438,26 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
   const ConvRows* cv = skippable ? j.conv : nullptr;
   SkipBias skip_bias(j, S8 ? W.layout.shift_s8 : W.layout.shift_u8);
   const bool interior = j.conv && j.conv->all_interior();
-  // Panel groups of ≤ ~512 KB stay in L2; within a group, row tile outer and panels inner: the tile's A rows stay
-  // in L1 while the panels stream from L2, and consecutive tiles store to neighbouring columns of the same rows
-  // (not to 4 KB-aliased rows of one column).
-  const size_t panel_bytes = size_t(nr) * size_t(W.kp);
-  const int group = std::max(1, int((512 * 1024) / panel_bytes));
-  for (int g0 = p0; g0 < p1; g0 += group) {
-    const int g1 = std::min(p1, g0 + group);
-    for (int m = m0; m < m1; m += tile_rows) {
-      const int mr = m1 - m < tile_rows ? m1 - m : tile_rows;
-      if (interior)
-        j.conv->bases(m, mr, rows.data());
-      else
-        j.rows(m, mr, rows.data());
-      uint64_t skip = 0;
-      if (cv) {
-        const int hw = cv->out_h * cv->out_w, r0 = m % hw, r1 = (m + mr - 1) % hw;
-        if (m / hw == (m + mr - 1) / hw && r0 / cv->out_w == r1 / cv->out_w) skip = cv->row_padded_taps(r0 / cv->out_w);
-      }
-      const int32_t* cb = skip ? skip_bias.get(skip) : j.cbias;
-      for (int p = g0; p < g1; ++p) {
+  // L2 panel groups, row tile outer and panels inner (row_tiles); a tile inside one output row at the top or bottom
+  // skips its padded rows.
+  uint64_t skip = 0;
+  const int32_t* cb = j.cbias;
+  row_tiles(
+      m0, m1, p0, p1, tile_rows, l2_panel_group(size_t(nr) * size_t(W.kp)),
+      [&](int m, int mr) {
+        if (interior)
+          j.conv->bases(m, mr, rows.data());
+        else
+          j.rows(m, mr, rows.data());
+        skip = 0;
+        if (cv) {
+          const int hw = cv->out_h * cv->out_w, r0 = m % hw, r1 = (m + mr - 1) % hw;
+          if (m / hw == (m + mr - 1) / hw && r0 / cv->out_w == r1 / cv->out_w)
+            skip = cv->row_padded_taps(r0 / cv->out_w);
+        }
+        cb = skip ? skip_bias.get(skip) : j.cbias;
+      },
+      [&](int m, int mr, int p) {
         const int8_t* wp = W.panel(p);
         const int nv = W.panel_cols(p) / 16, valid = W.panel_valid(p), n0 = p * nr;
         TC* c = C + int64_t(m) * j.ldc + n0;
@@ -513,9 +467,7 @@ QF_AVX512VNNI_FN void block(const GemmJob& j, int m0, int m1, int p0, int p1) {
         else
           tile_any<S8, TC>(mr, nv, TapRows{rows.data(), taps}, taps, seg, wp, 64 * nv, j, n0, valid, c, j.ldc, skip,
                            cb);
-      }
-    }
-  }
+      });
 }
 
 }  // namespace qforge::kernels::avx512vnni
