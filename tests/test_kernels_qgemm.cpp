@@ -3,6 +3,7 @@
 // (int8: {−128, −127, 0, 127}), every output type, 1 vs 2 threads.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -194,6 +195,11 @@ TEST_CASE("cpu: ISA selection") {
   const auto v = available_isas();
   REQUIRE(!v.empty());
   CHECK(v.front() == Isa::ref);
+#if defined(QFORGE_AVXVNNI_AS_EVEX)
+  // scripts/test_avxvnni_evex.sh builds this only for CPUs with AVX-512 VNNI + VL: the AVX-VNNI kernels must be
+  // among the ISAs the tests above loop over, or that build tests nothing new.
+  CHECK(std::find(v.begin(), v.end(), Isa::avxvnni) != v.end());
+#endif
 }
 
 #if defined(__x86_64__)

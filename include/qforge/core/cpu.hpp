@@ -151,7 +151,11 @@ inline bool isa_available(Isa isa) {
   switch (isa) {
     case Isa::ref: return true;
     case Isa::avx2: return f.avx2 && f.fma;
+#if defined(QFORGE_AVXVNNI_AS_EVEX)  // test builds: the AVX-VNNI kernels compiled with EVEX vpdpbusd ymm
+    case Isa::avxvnni: return f.avx2 && f.fma && f.avx512vl && f.avx512vnni;
+#else
     case Isa::avxvnni: return f.avx2 && f.fma && f.avxvnni;
+#endif
     case Isa::avx512vnni: return avx512 && f.avx512vnni;
     case Isa::amx: return avx512 && f.avx512vnni && f.amx_tile && f.amx_int8 && f.amx_granted;
     case Isa::neon: return f.neon;

@@ -17,7 +17,15 @@
 #include <kernels/gemm_job.hpp>
 #include <kernels/x86/avx2/qgemm_block.hpp>
 
+#if defined(QFORGE_AVXVNNI_AS_EVEX)
+// Test builds only (scripts/test_avxvnni_evex.sh): the same ymm vpdpbusd in its EVEX encoding (AVX512_VNNI +
+// AVX512VL, same semantics), so that these kernels run on an AVX-512 VNNI CPU without AVX-VNNI.
+#define QF_AVXVNNI_FN __attribute__((target("avx2,fma,avx512f,avx512vl,avx512vnni,bmi,bmi2,lzcnt,popcnt"))) inline
+#define QF_DPBUSD_YMM _mm256_dpbusd_epi32
+#else
 #define QF_AVXVNNI_FN __attribute__((target("avx2,fma,avxvnni,bmi,bmi2,lzcnt,popcnt"))) inline
+#define QF_DPBUSD_YMM _mm256_dpbusd_avx_epi32
+#endif
 // Register-tile kernels are never inlined, as QF_AVX2_KERNEL (GCC would spill the accumulators).
 #define QF_AVXVNNI_KERNEL QF_AVXVNNI_FN __attribute__((noinline))
 
@@ -51,7 +59,7 @@ QF_AVXVNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, const
         __m256i av = _mm256_set1_epi32(load4(a[r] + k));
         if constexpr (S8) av = _mm256_xor_si256(av, flip);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_dpbusd_avx_epi32(acc[r][v], av, b[v]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = QF_DPBUSD_YMM(acc[r][v], av, b[v]);
       }
       w += 32 * NV;
     }
@@ -64,7 +72,7 @@ QF_AVXVNNI_KERNEL void tile(const uint8_t* const* rows, int taps, int seg, const
         __m256i av = _mm256_set1_epi32(load_partial(a[r] + seg4, tail));
         if constexpr (S8) av = _mm256_xor_si256(av, flip);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_dpbusd_avx_epi32(acc[r][v], av, b[v]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = QF_DPBUSD_YMM(acc[r][v], av, b[v]);
       }
       w += 32 * NV;
     }
@@ -92,7 +100,7 @@ QF_AVXVNNI_KERNEL void gemv_tile(const uint8_t* a, int seg, const int8_t* w, siz
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
       for (int v = 0; v < kNV; ++v)
-        acc[p][v] = _mm256_dpbusd_avx_epi32(
+        acc[p][v] = QF_DPBUSD_YMM(
             acc[p][v], av, _mm256_load_si256(reinterpret_cast<const __m256i*>(w + p * pstride + 32 * v)));
     w += 32 * kNV;
   }
