@@ -108,7 +108,7 @@ Tensor run_onnx_node(const Node& n, std::map<std::string, Tensor> c) {
   return out[0];
 }
 
-QNode qnode(const char* name, QOp op, const std::string& in, const std::string& out) {
+QNode qnode(const char* name, QOp op, const std::string& in = "", const std::string& out = "") {
   QNode n;
   n.name = name;
   n.op = op;
@@ -189,7 +189,7 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
       c["b"] = b;
       const Tensor ref = run_onnx_node(qn, c);
       // qforge: the same conv as a QGraph node between a Quantize and a Dequantize
-      QNode cv = qnode("conv", QOp::Conv, "", "");
+      QNode cv = qnode("conv", QOp::Conv);
       cv.weight = w;
       cv.bias = b;
       cv.w_scale = ws;
@@ -225,7 +225,7 @@ TEST_CASE("int8 executor QConv == ONNX QLinearConv, QGemm == QLinearMatMul, bit 
   c["ys"] = Tensor::scalar<float>(0.07f);
   c["yz"] = Tensor::scalar<uint8_t>(90);
   const Tensor ref = run_onnx_node(mm, c);
-  QNode gm = qnode("gemm", QOp::Gemm, "", "");
+  QNode gm = qnode("gemm", QOp::Gemm);
   Tensor wt(DType::i8, {N, K});
   for (int64_t kk = 0; kk < K; ++kk)
     for (int64_t n = 0; n < N; ++n) wt.data<int8_t>()[n * K + kk] = bm.data<int8_t>()[kk * N + n];

@@ -120,18 +120,17 @@ inline Tensor transpose_channels(const Tensor& t, bool to_nhwc) {
   const int64_t HW = to_nhwc ? t.dim(2) * t.dim(3) : t.dim(1) * t.dim(2);
   const Shape s = to_nhwc ? Shape{N, t.dim(2), t.dim(3), C} : Shape{N, C, t.dim(1), t.dim(2)};
   if (HW == 1 || C == 1) return t.reshape(s).value();
+  // Strides of channel c and pixel i in the source and destination layouts (NCHW: HW and 1, NHWC: 1 and C).
+  const int64_t sc = to_nhwc ? HW : 1, si = to_nhwc ? 1 : C, dc = to_nhwc ? 1 : HW, di = to_nhwc ? C : 1;
   Tensor r(t.dtype(), s);
   ops::dispatch_all(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* src = t.data<T>();
-    T* dst = r.data<T>();
-    for (int64_t n = 0; n < N; ++n)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* src = t.data<T>() + n * C * HW;
+      T* dst = r.data<T>() + n * C * HW;
       for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < HW; ++i) {
-          const int64_t nchw = (n * C + c) * HW + i, nhwc = (n * HW + i) * C + c;
-          if (to_nhwc) dst[nhwc] = src[nchw];
-          else dst[nchw] = src[nhwc];
-        }
+        for (int64_t i = 0; i < HW; ++i) dst[c * dc + i * di] = src[c * sc + i * si];
+    }
   });
   return r;
 }

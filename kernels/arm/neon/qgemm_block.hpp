@@ -28,15 +28,15 @@ constexpr int kMR = 2;  // rows per register tile (2 rows × 4 vectors × 2 accu
 inline void store_vec(int32_t* p, int32x4_t v) { vst1q_s32(p, v); }
 inline void store_vec(float* p, float32x4_t v) { vst1q_f32(p, v); }
 
-// The first `valid` lanes of v at c (all 4 when valid ≥ 4): a column tail never writes past the row.
+// The first `lanes` (≤ 4) lanes of v at c: a column tail never writes past the row.
 template <class T, class V>
-inline void store_lanes(T* c, V v, int valid) {
-  if (valid >= 4) {
+inline void store_lanes(T* c, V v, size_t lanes) {
+  if (lanes == 4) {
     store_vec(c, v);
   } else {
     T t[4];
     store_vec(t, v);
-    std::memcpy(c, t, size_t(std::max(0, valid)) * sizeof(T));
+    std::memcpy(c, t, lanes * sizeof(T));
   }
 }
 
@@ -45,14 +45,15 @@ inline void store_lanes(T* c, V v, int valid) {
 template <class TC, class J>
 inline void store4(int32x4_t acc, const J& j, int n, int valid, TC* c) {
   const int32x4_t v = vaddq_s32(acc, vld1q_s32(j.cbias + n));
+  const size_t lanes = size_t(std::clamp(valid, 0, 4));  // real columns here
   if constexpr (std::is_same_v<TC, int32_t>) {
-    store_lanes(c, v, valid);
+    store_lanes(c, v, lanes);
   } else {
     float s[4] = {1.f, 1.f, 1.f, 1.f};
-    if (j.scale) std::memcpy(s, j.scale + n, size_t(std::max(0, std::min(valid, 4))) * 4);
+    if (j.scale) std::memcpy(s, j.scale + n, lanes * sizeof(float));
     float32x4_t x = vmulq_f32(vcvtq_f32_s32(v), vld1q_f32(s));
     if constexpr (std::is_same_v<TC, float>) {
-      store_lanes(c, x, valid);
+      store_lanes(c, x, lanes);
     } else {
       x = vmaxnmq_f32(x, vdupq_n_f32(j.lo));  // maxNum: NaN → lo, like the reference
       x = vminnmq_f32(x, vdupq_n_f32(j.hi));
@@ -63,7 +64,7 @@ inline void store4(int32x4_t acc, const J& j, int n, int valid, TC* c) {
         vst1_u8(t, vqmovun_s16(q16));
       else
         vst1_s8(reinterpret_cast<int8_t*>(t), vqmovn_s16(q16));
-      std::memcpy(c, t, size_t(std::max(0, std::min(valid, 4))));
+      std::memcpy(c, t, lanes);
     }
   }
 }
